@@ -1,0 +1,144 @@
+"""An Aurora MySQL cluster: one writer and its readers, TLS-only, encrypted, private."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from constructs import Construct
+
+from constructs_lib.aws import (
+    DbSubnetGroup,
+    RdsCluster,
+    RdsClusterInstance,
+    RdsClusterParameterGroup,
+    RdsClusterParameterGroupParameter,
+    SecurityGroup,
+)
+from constructs_lib.platform import add_outputs
+from constructs_lib.network import MYSQL_PORT, Network, allow_tcp
+
+PARAMETER_GROUP_FAMILY = "aurora-mysql8.0"  # every Aurora MySQL 3 version
+MASTER_USERNAME = "admin_user"
+DATABASE_NAME = "main"
+
+
+@dataclass(frozen=True)
+class AuroraClusterProps:
+    side: str
+    name: str
+    network: Network
+    engine_version: str
+    writer_instance_class: str
+    reader_instance_class: str
+    performance_insights_retention_days: int
+    iam_database_authentication: bool
+    reader_count: int = 2
+    backup_retention_days: int = 1
+
+
+class AuroraCluster(Construct):
+    """The master password is created and kept by RDS in Secrets Manager, never by Terraform."""
+
+    def __init__(self, scope: Construct, id: str, props: AuroraClusterProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.security_group = props.network.security_group(
+            "db_sg", "aurora", f"Aurora MySQL of {props.name}: {MYSQL_PORT} from its callers only"
+        )
+        subnet_group = DbSubnetGroup(
+            self, "subnets", name=props.name, subnet_ids=props.network.private_subnet_ids
+        )
+        parameters = RdsClusterParameterGroup(
+            self,
+            "parameters",
+            name=f"{props.name}-tls-only",
+            family=PARAMETER_GROUP_FAMILY,
+            description=f"{props.name}: refuse connections without TLS",
+            parameter=[RdsClusterParameterGroupParameter(name="require_secure_transport", value="ON")],
+        )
+        self.cluster = RdsCluster(
+            self,
+            "cluster",
+            cluster_identifier=props.name,
+            engine="aurora-mysql",
+            engine_version=props.engine_version,
+            database_name=DATABASE_NAME,
+            master_username=MASTER_USERNAME,
+            manage_master_user_password=True,
+            storage_encrypted=True,
+            iam_database_authentication_enabled=props.iam_database_authentication,
+            db_subnet_group_name=subnet_group.name,
+            db_cluster_parameter_group_name=parameters.name,
+            vpc_security_group_ids=[self.security_group.id],
+            backup_retention_period=props.backup_retention_days,
+            copy_tags_to_snapshot=True,
+            enabled_cloudwatch_logs_exports=["error", "slowquery"],
+            # A load-test database: destroy must not leave snapshots or protection behind.
+            skip_final_snapshot=True,
+            deletion_protection=False,
+            apply_immediately=True,
+        )
+        self.writer = self._instance("writer", props.writer_instance_class, promotion_tier=0)
+        self.readers = [
+            self._instance(
+                f"reader_{index + 1}",
+                props.reader_instance_class,
+                promotion_tier=1,
+                performance_insights_retention_days=props.performance_insights_retention_days,
+                depends_on=[self.writer],  # the first instance created becomes the writer
+            )
+            for index in range(props.reader_count)
+        ]
+        self._outputs()
+
+    def _instance(
+        self,
+        role: str,
+        instance_class: str,
+        *,
+        promotion_tier: int,
+        performance_insights_retention_days: int | None = None,
+        depends_on: list | None = None,
+    ) -> RdsClusterInstance:
+        insights = performance_insights_retention_days is not None
+        return RdsClusterInstance(
+            self,
+            role,
+            identifier=f"{self.props.name}-{role.replace('_', '-')}",
+            cluster_identifier=self.cluster.id,
+            engine=self.cluster.engine,
+            engine_version=self.cluster.engine_version,
+            instance_class=instance_class,
+            db_subnet_group_name=self.cluster.db_subnet_group_name,
+            publicly_accessible=False,
+            promotion_tier=promotion_tier,
+            performance_insights_enabled=insights,
+            performance_insights_retention_period=performance_insights_retention_days,
+            auto_minor_version_upgrade=True,
+            apply_immediately=True,
+            depends_on=depends_on,
+        )
+
+    def allow_mysql_from(self, id: str, source: SecurityGroup, description: str) -> None:
+        """Open the cluster's MySQL port to one caller's security group, and nothing else."""
+        allow_tcp(self, id, source=source, target=self.security_group, port=MYSQL_PORT, description=description)
+
+    @property
+    def master_secret_arn(self) -> str:
+        return self.cluster.master_user_secret.get(0).secret_arn
+
+    @property
+    def resource_id(self) -> str:
+        """The ``cluster-...`` id that ``rds-db:connect`` ARNs name."""
+        return self.cluster.cluster_resource_id
+
+    def _outputs(self) -> None:
+        side = self.props.side
+        outputs = {
+            "cluster_id": (self.cluster.cluster_identifier, "Aurora cluster identifier"),
+            "writer_endpoint": (self.cluster.endpoint, "Aurora writer endpoint"),
+            "reader_endpoint": (self.cluster.reader_endpoint, "Aurora reader endpoint"),
+            "replica_ids": ([reader.identifier for reader in self.readers], "Aurora replica identifiers"),
+            "master_secret_arn": (self.master_secret_arn, "RDS-managed master user secret"),
+        }
+        add_outputs(self, side, {key: (value, f"{side}: {text}") for key, (value, text) in outputs.items()})

@@ -1,0 +1,224 @@
+"""One VPC of the architecture: two public and two private subnets over two AZs, one NAT."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from constructs import Construct
+
+from constructs_lib.aws import (
+    CloudwatchLogGroup,
+    DefaultSecurityGroup,
+    Eip,
+    FlowLog,
+    InternetGateway,
+    NatGateway,
+    Route,
+    RouteTable,
+    RouteTableAssociation,
+    SecurityGroup,
+    Subnet,
+    Vpc,
+    VpcEndpoint,
+    VpcSecurityGroupEgressRule,
+    VpcSecurityGroupIngressRule,
+)
+from constructs_lib.iam import service_role
+from constructs_lib.platform import AwsStack, add_outputs, policy_json
+
+MYSQL_PORT = 3306
+HTTPS_PORT = 443
+
+
+@dataclass(frozen=True)
+class NetworkProps:
+    side: str
+    name: str
+    cidr_block: str
+    availability_zones: Sequence[str]
+    flow_logs: bool
+    flow_log_retention_days: int = 30
+
+
+class Network(Construct):
+    """Public subnets x.x.0.0/24 and x.x.1.0/24, private x.x.2.0/24 and x.x.3.0/24, one per AZ."""
+
+    def __init__(self, scope: Construct, id: str, props: NetworkProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.cidr_block = props.cidr_block
+        self.vpc = Vpc(
+            self,
+            "vpc",
+            cidr_block=props.cidr_block,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags={"Name": props.name},
+        )
+        # The default security group allows all traffic between its members; strip its rules.
+        DefaultSecurityGroup(self, "default_sg", vpc_id=self.vpc.id, tags={"Name": f"{props.name}-default-unused"})
+        blocks = list(ipaddress.ip_network(props.cidr_block).subnets(new_prefix=24))
+        igw = InternetGateway(self, "igw", vpc_id=self.vpc.id, tags={"Name": props.name})
+        self.public_subnets = [
+            self._subnet(f"public_{i}", str(blocks[i]), zone, public=True)
+            for i, zone in enumerate(props.availability_zones)
+        ]
+        self.private_subnets = [
+            self._subnet(f"private_{i}", str(blocks[2 + i]), zone, public=False)
+            for i, zone in enumerate(props.availability_zones)
+        ]
+        nat_ip = Eip(self, "nat_eip", domain="vpc", tags={"Name": f"{props.name}-nat"}, depends_on=[igw])
+        nat = NatGateway(
+            self,
+            "nat",
+            allocation_id=nat_ip.id,
+            subnet_id=self.public_subnets[0].id,
+            tags={"Name": props.name},
+            depends_on=[igw],
+        )
+        self._route_table("public", self.public_subnets, gateway_id=igw.id)
+        self._route_table("private", self.private_subnets, nat_gateway_id=nat.id)
+        self._endpoint_sg: SecurityGroup | None = None
+        if props.flow_logs:
+            self._flow_logs()
+        add_outputs(
+            self,
+            props.side,
+            {
+                "vpc_id": (self.vpc.id, f"{props.side}: VPC id"),
+                "private_subnet_ids": (self.private_subnet_ids, f"{props.side}: private subnet ids"),
+            },
+        )
+
+    @property
+    def private_subnet_ids(self) -> list[str]:
+        return [subnet.id for subnet in self.private_subnets]
+
+    def _subnet(self, id: str, cidr: str, zone: str, *, public: bool) -> Subnet:
+        kind = "public" if public else "private"
+        return Subnet(
+            self,
+            id,
+            vpc_id=self.vpc.id,
+            cidr_block=cidr,
+            availability_zone=zone,
+            map_public_ip_on_launch=False,
+            tags={"Name": f"{self.props.name}-{kind}-{cidr}", "tier": kind},
+        )
+
+    def _route_table(self, kind: str, subnets: list[Subnet], **default_route: str) -> None:
+        table = RouteTable(self, f"{kind}_rt", vpc_id=self.vpc.id, tags={"Name": f"{self.props.name}-{kind}"})
+        Route(self, f"{kind}_default_route", route_table_id=table.id, destination_cidr_block="0.0.0.0/0", **default_route)
+        for i, subnet in enumerate(subnets):
+            RouteTableAssociation(self, f"{kind}_rt_{i}", route_table_id=table.id, subnet_id=subnet.id)
+
+    def _flow_logs(self) -> None:
+        stack = AwsStack.of(self)
+        log_group = CloudwatchLogGroup(
+            self,
+            "flow_log_group",
+            name=f"/vpc/{self.props.name}/flow-logs",
+            retention_in_days=self.props.flow_log_retention_days,
+        )
+        role = service_role(
+            self,
+            "flow_log_role",
+            name=f"{self.props.name}-flow-logs",
+            service="vpc-flow-logs",
+            source_arn=stack.arn("ec2", "vpc-flow-log/*"),
+            policies={
+                "write-flow-logs": policy_json(
+                    {
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                        "Resource": [log_group.arn, f"{log_group.arn}:*"],
+                    }
+                )
+            },
+        )
+        FlowLog(
+            self,
+            "flow_log",
+            vpc_id=self.vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            tags={"Name": self.props.name},
+        )
+
+    def security_group(self, id: str, name: str, description: str) -> SecurityGroup:
+        """A security group in this VPC with no rules; callers open exactly what they need."""
+        return SecurityGroup(
+            self,
+            id,
+            name=f"{self.props.name}-{name}",
+            description=description,
+            vpc_id=self.vpc.id,
+            revoke_rules_on_delete=True,
+            tags={"Name": f"{self.props.name}-{name}"},
+        )
+
+    def add_interface_endpoint(self, service: str) -> VpcEndpoint:
+        """A private-DNS interface endpoint for ``service`` (e.g. "sts") in the private subnets."""
+        stack = AwsStack.of(self)
+        if self._endpoint_sg is None:
+            self._endpoint_sg = self.security_group(
+                "endpoint_sg", "endpoints", "HTTPS from inside the VPC to its interface endpoints"
+            )
+            VpcSecurityGroupIngressRule(
+                self,
+                "endpoint_https_in",
+                security_group_id=self._endpoint_sg.id,
+                description="HTTPS from the VPC",
+                ip_protocol="tcp",
+                from_port=HTTPS_PORT,
+                to_port=HTTPS_PORT,
+                cidr_ipv4=self.cidr_block,
+            )
+        return VpcEndpoint(
+            self,
+            f"endpoint_{service.replace('-', '_')}",
+            vpc_id=self.vpc.id,
+            service_name=f"{stack.reverse_dns_prefix}.{stack.region}.{service}",
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=True,
+            subnet_ids=self.private_subnet_ids,
+            security_group_ids=[self._endpoint_sg.id],
+            tags={"Name": f"{self.props.name}-{service}"},
+        )
+
+
+def allow_tcp(
+    scope: Construct,
+    id: str,
+    *,
+    source: SecurityGroup,
+    target: SecurityGroup,
+    port: int,
+    description: str,
+) -> None:
+    """Open ``port`` from ``source`` to ``target``: ingress on the target, egress on the source."""
+    VpcSecurityGroupIngressRule(
+        scope,
+        f"{id}_in",
+        security_group_id=target.id,
+        referenced_security_group_id=source.id,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        description=description,
+    )
+    VpcSecurityGroupEgressRule(
+        scope,
+        f"{id}_out",
+        security_group_id=source.id,
+        referenced_security_group_id=target.id,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        description=description,
+    )

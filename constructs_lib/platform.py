@@ -1,0 +1,96 @@
+"""What every stack shares: the AWS provider, tags, and the partition/account/region it runs in.
+
+Nothing here hard-codes a partition, account or region: ARNs are built from data sources, so
+the same synthesized stack works in aws, aws-cn and aws-us-gov.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import jsii
+from cdktf import Aspects, Fn, IAspect, TerraformOutput, TerraformResource, TerraformStack
+from constructs import Construct, IConstruct
+
+from constructs_lib.aws import (
+    AwsProvider,
+    AwsProviderDefaultTags,
+    DataAwsAvailabilityZones,
+    DataAwsCallerIdentity,
+    DataAwsPartition,
+    DataAwsRegion,
+)
+
+PROJECT_TAG = "rds-proxy-multitenant"
+REQUIRED_TERRAFORM = ">= 1.10.0"  # S3 backend lock files (use_lockfile) need 1.10
+
+
+class AwsStack(TerraformStack):
+    """A stack with one AWS provider whose default tags mark project and environment."""
+
+    def __init__(self, scope: Construct, id: str, *, region: str, environment: str, name_prefix: str) -> None:
+        super().__init__(scope, id)
+        self.add_override("terraform.required_version", REQUIRED_TERRAFORM)
+        AwsProvider(
+            self,
+            "aws",
+            region=region,
+            default_tags=[
+                AwsProviderDefaultTags(
+                    tags={"project": PROJECT_TAG, "environment": environment, "deployment": name_prefix}
+                )
+            ],
+        )
+        partition = DataAwsPartition(self, "partition")
+        self.partition = partition.partition
+        self.reverse_dns_prefix = partition.reverse_dns_prefix
+        self.dns_suffix = partition.dns_suffix
+        self.account_id = DataAwsCallerIdentity(self, "caller").account_id
+        self.region = DataAwsRegion(self, "region").name
+
+    def arn(self, service: str, resource: str, *, regional: bool = True, in_account: bool = True) -> str:
+        """ARN of a resource in this stack's partition, region and account."""
+        region = self.region if regional else ""
+        account = self.account_id if in_account else ""
+        return f"arn:{self.partition}:{service}:{region}:{account}:{resource}"
+
+    def availability_zones(self, chosen: Sequence[str], count: int = 2) -> list[str]:
+        """The zones to use: those chosen in settings, else the region's first ``count``."""
+        if chosen:
+            return list(chosen)
+        names = DataAwsAvailabilityZones(self, "zones", state="available").names
+        return [Fn.element(names, index) for index in range(count)]
+
+    @staticmethod
+    def of(scope: IConstruct) -> AwsStack:
+        stack = TerraformStack.of(scope)
+        if not isinstance(stack, AwsStack):
+            raise TypeError(f"{scope.node.path} is not inside an AwsStack")
+        return stack
+
+
+@jsii.implements(IAspect)
+class _SideTag:
+    def __init__(self, side: str) -> None:
+        self._side = side
+
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, TerraformResource) and hasattr(type(node), "tags_input"):
+            node.tags = {**(node.tags_input or {}), "side": self._side}
+
+
+def tag_side(scope: Construct, side: str) -> None:
+    """Tag every taggable resource under ``scope`` with the architecture side it belongs to."""
+    Aspects.of(scope).add(_SideTag(side))
+
+
+def policy_json(*statements: Mapping[str, object]) -> str:
+    """An IAM policy document. Write IAM policy variables as ``$${aws:...}`` (Terraform escaping)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def add_outputs(scope: Construct, prefix: str, outputs: Mapping[str, tuple[object, str]]) -> None:
+    """Stack outputs named ``<prefix>_<key>``, each with its description."""
+    for key, (value, description) in outputs.items():
+        TerraformOutput(scope, f"output_{key}", value=value, description=description).override_logical_id(f"{prefix}_{key}")

@@ -1,0 +1,269 @@
+"""The one typed, validated settings object of the app.
+
+Sources, later ones winning: the defaults below, the ``context`` of ``cdktf.json``, environment
+variables ``RDSPROXY_<SETTING>``, and ``--set setting=value`` on the command line. Any invalid or
+unknown value stops the program before anything is synthesized, with a message that names the
+setting and what it allows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY
+
+ENV_PREFIX = "RDSPROXY_"
+_PI_RETENTION_DAYS = frozenset([7, 731, *(31 * months for months in range(1, 24))])
+
+
+class SettingsError(ValueError):
+    """A setting is invalid; the message names it and says what is allowed."""
+
+
+class _FieldError(ValueError):
+    """A cross-field fault, raised inside the model but reported against one setting."""
+
+    def __init__(self, name: str, value: Any, reason: str) -> None:
+        super().__init__(reason)
+        self.name, self.value = name, value
+
+
+def _allowed(text: str) -> dict[str, Any]:
+    return {"json_schema_extra": {"allowed": text}}
+
+
+class Settings(BaseModel):
+    """Every knob of a deployment. Field descriptions double as the README's settings table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name_prefix: str = Field(
+        "tenantdb",
+        description="Prefix of every resource name, so two deployments coexist in one account and region.",
+        pattern=r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$",
+        min_length=2,
+        max_length=20,
+        **_allowed("2-20 characters: lowercase letters, digits, single hyphens; starts with a letter"),
+    )
+    region: str = Field(
+        "us-east-1",
+        description="AWS region of the deployment.",
+        pattern=r"^[a-z]{2}(?:-[a-z]+)+-\d$",
+        **_allowed("an AWS region name such as us-east-1"),
+    )
+    availability_zones: tuple[str, ...] = Field(
+        (),
+        description="The two availability zones to use; empty means the first two of the region.",
+        **_allowed("empty, or two distinct zones of the region (comma-separated in env/CLI)"),
+    )
+    tenant_count: int = Field(
+        200,
+        description="Number of tenants (DB users, databases, proxy secrets).",
+        ge=1,
+        le=MAX_TENANTS_PER_PROXY,
+        **_allowed(f"1..{MAX_TENANTS_PER_PROXY} (one RDS Proxy holds at most {MAX_TENANTS_PER_PROXY} secrets)"),
+    )
+    create_load_test_stack: bool = Field(
+        True,
+        description="Also build the No Proxy and Load Test VPCs; false builds the Proxy side only.",
+        **_allowed("true or false"),
+    )
+    aurora_engine_version: str = Field(
+        "8.0.mysql_aurora.3.08.2",
+        description="Pinned Aurora MySQL engine version of both clusters.",
+        pattern=r"^8\.0\.mysql_aurora\.3\.\d{2}\.\d+$",
+        **_allowed("an Aurora MySQL 3 version such as 8.0.mysql_aurora.3.08.2"),
+    )
+    writer_instance_class: str = Field(
+        "db.t3.medium",
+        description="Instance class of each cluster's writer.",
+        pattern=r"^db\.[a-z][a-z0-9-]*\.[0-9]*x?(?:small|medium|large|xlarge|metal)(?:-[0-9a-z]+)?$",
+        **_allowed("an RDS instance class such as db.t3.medium or db.r6g.2xlarge"),
+    )
+    reader_instance_class: str = Field(
+        "db.r5.large",
+        description="Instance class of each cluster's two readers.",
+        pattern=r"^db\.[a-z][a-z0-9-]*\.[0-9]*x?(?:small|medium|large|xlarge|metal)(?:-[0-9a-z]+)?$",
+        **_allowed("an RDS instance class such as db.r5.large or db.r6g.2xlarge"),
+    )
+    performance_insights_retention_days: int = Field(
+        7,
+        description="Performance Insights retention on the readers.",
+        **_allowed("7, a multiple of 31 up to 713, or 731"),
+    )
+    locust_instance_type: str = Field(
+        "c5.large",
+        description="EC2 instance type of the Locust primary and workers.",
+        pattern=r"^[a-z][a-z0-9-]*\.[0-9]*x?(?:nano|micro|small|medium|large|xlarge|metal)(?:-[0-9a-z]+)?$",
+        **_allowed("an EC2 instance type such as c5.large"),
+    )
+    locust_worker_capacity: int = Field(
+        2,
+        description="Target capacity of the Locust worker Spot Fleet.",
+        ge=2,
+        le=20,
+        **_allowed("2..20"),
+    )
+    locust_version: str = Field(
+        "2.37.10",
+        description="Pinned Locust version installed on the load-test instances.",
+        pattern=r"^\d+\.\d+\.\d+$",
+        **_allowed("an exact version such as 2.37.10"),
+    )
+    locust_ui_cidr: str = Field(
+        "",
+        description="IPv4 CIDR allowed to reach the Locust web UI; empty opens it to nobody.",
+        **_allowed("empty, or an IPv4 CIDR such as 203.0.113.7/32 (never 0.0.0.0/0)"),
+    )
+    api_endpoint_type: Literal["PRIVATE", "REGIONAL"] = Field(
+        "PRIVATE",
+        description="API Gateway endpoint type; PRIVATE is reached through the Load Test VPC endpoint.",
+        **_allowed("PRIVATE or REGIONAL"),
+    )
+    environment: Literal["DEV", "TEST", "PROD"] = Field(
+        "DEV",
+        description="Value of the environment tag on every resource.",
+        **_allowed("DEV, TEST or PROD"),
+    )
+    vpc_flow_logs: bool = Field(
+        True,
+        description="Send VPC flow logs of every VPC to CloudWatch Logs.",
+        **_allowed("true or false"),
+    )
+    state_bucket: str = Field(
+        "",
+        description="S3 bucket of the remote state; empty means <name_prefix>-tfstate-<region>.",
+        pattern=r"^(?:|[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])$",
+        **_allowed("empty, or an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"),
+    )
+    state_key: str = Field(
+        "",
+        description="Object key of the main stack's state; empty means <name_prefix>/terraform.tfstate.",
+        pattern=r"^(?:|[A-Za-z0-9!_.*'()/-]{1,1024})$",
+        **_allowed("empty, or an S3 object key"),
+    )
+    state_region: str = Field(
+        "",
+        description="Region of the state bucket; empty means the deployment region.",
+        pattern=r"^(?:|[a-z]{2}(?:-[a-z]+)+-\d)$",
+        **_allowed("empty, or an AWS region name"),
+    )
+    state_lock_table: str = Field(
+        "",
+        description="DynamoDB table for state locking in addition to S3 lock files; empty uses S3 lock files only.",
+        pattern=r"^(?:|[A-Za-z0-9_.-]{3,255})$",
+        **_allowed("empty, or a DynamoDB table name"),
+    )
+
+    @field_validator("availability_zones", mode="before")
+    @classmethod
+    def _split_zones(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(zone.strip() for zone in value.split(",") if zone.strip())
+        return value
+
+    @field_validator("performance_insights_retention_days")
+    @classmethod
+    def _pi_retention(cls, value: int) -> int:
+        if value not in _PI_RETENTION_DAYS:
+            raise ValueError("Performance Insights keeps data for 7 days, a whole number of 31-day months, or 731 days")
+        return value
+
+    @field_validator("locust_ui_cidr")
+    @classmethod
+    def _ui_cidr(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as error:
+            raise ValueError(f"not an IPv4 CIDR with its host bits clear ({error})") from None
+        if network.prefixlen < 8:
+            raise ValueError("refusing to open the Locust UI to a /0-/7 range; name your own address range")
+        return value
+
+    @model_validator(mode="after")
+    def _zones_in_region(self) -> Settings:
+        zones = self.availability_zones
+        if zones and (len(zones) != 2 or len(set(zones)) != 2):
+            raise _FieldError("availability_zones", zones, "give exactly two distinct zones, or none")
+        for zone in zones:
+            if not re.fullmatch(re.escape(self.region) + r"[a-z]", zone):
+                raise _FieldError("availability_zones", zones, f"zone {zone!r} is not in region {self.region}")
+        return self
+
+    @property
+    def state_bucket_name(self) -> str:
+        return self.state_bucket or f"{self.name_prefix}-tfstate-{self.region}"
+
+    @property
+    def state_object_key(self) -> str:
+        return self.state_key or f"{self.name_prefix}/terraform.tfstate"
+
+    @property
+    def state_bucket_region(self) -> str:
+        return self.state_region or self.region
+
+
+def allowed_values(name: str) -> str:
+    extra = Settings.model_fields[name].json_schema_extra or {}
+    return str(extra.get("allowed", ""))
+
+
+def _message(error: ValidationError) -> str:
+    lines = []
+    for detail in error.errors():
+        cause = detail.get("ctx", {}).get("error")
+        if isinstance(cause, _FieldError):
+            name, value, reason = cause.name, cause.value, str(cause)
+        else:
+            name = str(detail["loc"][0]) if detail["loc"] else "settings"
+            value, reason = detail.get("input"), detail["msg"].removeprefix("Value error, ")
+        if name not in Settings.model_fields:
+            lines.append(f"unknown setting {name!r}; known settings: {', '.join(Settings.model_fields)}")
+            continue
+        lines.append(f"invalid setting {name}={value!r}: {reason}. Allowed: {allowed_values(name)}.")
+    return "\n".join(lines)
+
+
+def from_sources(
+    context: Mapping[str, Any], environ: Mapping[str, str], overrides: Mapping[str, str]
+) -> Settings:
+    """Merge the three sources over the defaults and validate; raise SettingsError on any fault."""
+    from_env = {
+        key[len(ENV_PREFIX):].lower(): value for key, value in environ.items() if key.startswith(ENV_PREFIX)
+    }
+    try:
+        return Settings.model_validate({**context, **from_env, **overrides})
+    except ValidationError as error:
+        raise SettingsError(_message(error)) from None
+
+
+def _parse_overrides(argv: Sequence[str]) -> dict[str, str]:
+    parser = argparse.ArgumentParser(description="Synthesize the multi-tenant RDS Proxy stacks.")
+    parser.add_argument(
+        "--set", dest="pairs", action="append", default=[], metavar="SETTING=VALUE", help="override a setting"
+    )
+    pairs = parser.parse_args(argv).pairs
+    overrides = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SettingsError(f"--set expects SETTING=VALUE, got {pair!r}")
+        overrides[name.strip()] = value
+    return overrides
+
+
+def load(argv: Sequence[str], cdktf_json: Path, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Settings for this run: cdktf.json context, then environment, then command line."""
+    context = json.loads(cdktf_json.read_text()).get("context", {})
+    return from_sources(context, environ, _parse_overrides(argv))

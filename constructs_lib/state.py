@@ -1,0 +1,127 @@
+"""Remote state: the S3 backend of the main stack, and the bootstrap that creates its bucket.
+
+The bootstrap stack keeps local state (it creates the bucket the others need). Locking uses S3
+lock files; a DynamoDB table is added when ``state_lock_table`` is set, for teams that still
+run Terraform older than 1.10 against the same state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf import LocalBackend, S3Backend, TerraformStack
+from constructs import Construct
+
+from constructs_lib.aws import (
+    DynamodbTable,
+    DynamodbTableAttribute,
+    DynamodbTablePointInTimeRecovery,
+    DynamodbTableServerSideEncryption,
+    S3Bucket,
+    S3BucketOwnershipControls,
+    S3BucketOwnershipControlsRule,
+    S3BucketPolicy,
+    S3BucketPublicAccessBlock,
+    S3BucketServerSideEncryptionConfigurationA,
+    S3BucketServerSideEncryptionConfigurationRuleA,
+    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
+    S3BucketVersioningA,
+    S3BucketVersioningVersioningConfiguration,
+)
+from constructs_lib.platform import add_outputs, policy_json
+
+
+@dataclass(frozen=True)
+class StateProps:
+    bucket: str
+    key: str
+    region: str
+    lock_table: str = ""
+
+
+def use_remote_state(stack: TerraformStack, props: StateProps) -> None:
+    """Keep ``stack``'s state in the bootstrap bucket: encrypted, versioned, locked."""
+    S3Backend(
+        stack,
+        bucket=props.bucket,
+        key=props.key,
+        region=props.region,
+        encrypt=True,
+        dynamodb_table=props.lock_table or None,
+    )
+    # cdktf 0.21 has no typed field for S3-native locking (Terraform >= 1.10).
+    stack.add_override("terraform.backend.s3.use_lockfile", True)
+
+
+class StateBootstrap(Construct):
+    """The state bucket (versioned, encrypted, private, TLS-only) and, if asked for, the lock table."""
+
+    def __init__(self, scope: Construct, id: str, props: StateProps) -> None:
+        super().__init__(scope, id)
+        LocalBackend(TerraformStack.of(self))
+        bucket = S3Bucket(self, "bucket", bucket=props.bucket, force_destroy=False)
+        S3BucketVersioningA(
+            self,
+            "versioning",
+            bucket=bucket.id,
+            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
+        )
+        S3BucketServerSideEncryptionConfigurationA(
+            self,
+            "encryption",
+            bucket=bucket.id,
+            rule=[
+                S3BucketServerSideEncryptionConfigurationRuleA(
+                    apply_server_side_encryption_by_default=(
+                        S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                            sse_algorithm="aws:kms"
+                        )
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+        )
+        S3BucketPublicAccessBlock(
+            self,
+            "public_access_block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
+        S3BucketOwnershipControls(
+            self,
+            "ownership",
+            bucket=bucket.id,
+            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+        )
+        S3BucketPolicy(
+            self,
+            "tls_only",
+            bucket=bucket.id,
+            policy=policy_json(
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket.arn, f"{bucket.arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ),
+        )
+        outputs = {"bucket": (bucket.bucket, "S3 bucket holding the Terraform state")}
+        if props.lock_table:
+            table = DynamodbTable(
+                self,
+                "lock_table",
+                name=props.lock_table,
+                billing_mode="PAY_PER_REQUEST",
+                hash_key="LockID",
+                attribute=[DynamodbTableAttribute(name="LockID", type="S")],
+                server_side_encryption=DynamodbTableServerSideEncryption(enabled=True),
+                point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
+            )
+            outputs["lock_table"] = (table.name, "DynamoDB table holding the Terraform state locks")
+        add_outputs(self, "state", outputs)

@@ -1,0 +1,50 @@
+"""The one definition of tenant naming, shared by the synthesizer and the Lambda functions.
+
+Everything that names a tenant's DB user, database, secret or IAM resource goes through here,
+so the infrastructure and the code that runs in it can never disagree. Pure Python on purpose:
+the Lambda bundle ships this file as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# RDS Proxy quota: at most 200 Secrets Manager secrets (auth entries) per proxy.
+MAX_TENANTS_PER_PROXY = 200
+
+
+@dataclass(frozen=True, order=True)
+class Tenant:
+    """A tenant: a MySQL user with its own database, reachable through its proxy shard."""
+
+    id: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, int) or isinstance(self.id, bool) or self.id < 0:
+            raise ValueError(f"tenant id must be a non-negative integer, got {self.id!r}")
+
+    @property
+    def db_user(self) -> str:
+        return f"user{self.id}"
+
+    @property
+    def database(self) -> str:
+        return f"user_database{self.id}"
+
+    def secret_name(self, name_prefix: str) -> str:
+        """Name of the Secrets Manager secret holding this tenant's proxy credentials."""
+        return f"{tenant_secret_prefix(name_prefix)}{self.id}"
+
+
+def tenant_secret_prefix(name_prefix: str) -> str:
+    """Common name prefix of all tenant secrets of one deployment (for IAM resource patterns)."""
+    return f"{name_prefix}/tenants/"
+
+
+def all_tenants(count: int) -> list[Tenant]:
+    return [Tenant(i) for i in range(count)]
+
+
+def db_user_arn(*, partition: str, region: str, account: str, resource_id: str, db_user: str) -> str:
+    """ARN that ``rds-db:connect`` names: a DB user on a proxy (prx-...) or cluster (cluster-...)."""
+    return f"arn:{partition}:rds-db:{region}:{account}:dbuser:{resource_id}/{db_user}"

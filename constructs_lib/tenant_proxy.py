@@ -1,0 +1,194 @@
+"""RDS Proxy in front of the Proxy-side cluster, with one IAM-authenticated entry per tenant.
+
+Each tenant's entry points at that tenant's own Secrets Manager secret. The secrets are declared
+here without a value: the seeding function fills them, so passwords never enter Terraform state.
+The auth list lives in Terraform (no runtime ModifyDBProxy), so a re-plan shows no drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf import Fn
+from constructs import Construct
+
+from constructs_lib.aurora_cluster import AuroraCluster
+from constructs_lib.aws import (
+    DbProxy,
+    DbProxyAuth,
+    DbProxyDefaultTargetGroup,
+    DbProxyDefaultTargetGroupConnectionPoolConfig,
+    DbProxyEndpoint,
+    DbProxyTarget,
+    KmsAlias,
+    KmsKey,
+    SecretsmanagerSecret,
+    SecurityGroup,
+)
+from constructs_lib.iam import service_role
+from constructs_lib.network import MYSQL_PORT, Network, allow_tcp
+from constructs_lib.platform import AwsStack, add_outputs, policy_json
+from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY, Tenant, tenant_secret_prefix
+
+SECRET_TAG = "tenant-secret-of"
+
+
+@dataclass(frozen=True)
+class TenantProxyProps:
+    side: str
+    name: str
+    name_prefix: str
+    network: Network
+    cluster: AuroraCluster
+    tenants: Sequence[Tenant]
+    idle_client_timeout_seconds: int = 1800
+    connection_borrow_timeout_seconds: int = 120
+    max_connections_percent: int = 90
+    max_idle_connections_percent: int = 50
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.tenants) <= MAX_TENANTS_PER_PROXY:
+            raise ValueError(f"one RDS Proxy holds 1..{MAX_TENANTS_PER_PROXY} tenant secrets, got {len(self.tenants)}")
+        if not 0 < self.max_idle_connections_percent <= self.max_connections_percent <= 100:
+            raise ValueError("need 0 < max_idle_connections_percent <= max_connections_percent <= 100")
+
+
+class TenantProxy(Construct):
+    def __init__(self, scope: Construct, id: str, props: TenantProxyProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        stack = AwsStack.of(self)
+        self.secrets_key = KmsKey(
+            self,
+            "secrets_key",
+            description=f"{props.name}: encrypts the tenant secrets",
+            enable_key_rotation=True,
+            deletion_window_in_days=7,
+        )
+        KmsAlias(self, "secrets_key_alias", name=f"alias/{props.name}-tenant-secrets", target_key_id=self.secrets_key.key_id)
+        self.secrets = {
+            tenant: SecretsmanagerSecret(
+                self,
+                f"tenant_secret_{tenant.id}",
+                name=tenant.secret_name(props.name_prefix),
+                description=f"Proxy credentials of tenant {tenant.id} ({tenant.db_user}); value set by the seeding function",
+                kms_key_id=self.secrets_key.arn,
+                # Names are reused when a load-test deployment is destroyed and made again.
+                recovery_window_in_days=0,
+                tags={SECRET_TAG: props.name},
+            )
+            for tenant in props.tenants
+        }
+        self.secret_arn_pattern = stack.arn(
+            "secretsmanager", f"secret:{tenant_secret_prefix(props.name_prefix)}*"
+        )
+        self.security_group = props.network.security_group(
+            "proxy_sg", "proxy", f"RDS Proxy of {props.name}: {MYSQL_PORT} from the access function only"
+        )
+        allow_tcp(
+            self,
+            "proxy_to_db",
+            source=self.security_group,
+            target=props.cluster.security_group,
+            port=MYSQL_PORT,
+            description="RDS Proxy to Aurora",
+        )
+        role = self._role(stack)
+        self.proxy = DbProxy(
+            self,
+            "proxy",
+            name=props.name,
+            engine_family="MYSQL",
+            require_tls=True,
+            debug_logging=False,
+            idle_client_timeout=props.idle_client_timeout_seconds,
+            role_arn=role.arn,
+            vpc_subnet_ids=props.network.private_subnet_ids,
+            vpc_security_group_ids=[self.security_group.id],
+            auth=[
+                DbProxyAuth(
+                    auth_scheme="SECRETS",
+                    iam_auth="REQUIRED",
+                    client_password_auth_type="MYSQL_NATIVE_PASSWORD",
+                    secret_arn=secret.arn,
+                    username=tenant.db_user,
+                    description=f"tenant {tenant.id}",
+                )
+                for tenant, secret in self.secrets.items()
+            ],
+        )
+        DbProxyDefaultTargetGroup(
+            self,
+            "target_group",
+            db_proxy_name=self.proxy.name,
+            connection_pool_config=DbProxyDefaultTargetGroupConnectionPoolConfig(
+                connection_borrow_timeout=props.connection_borrow_timeout_seconds,
+                max_connections_percent=props.max_connections_percent,
+                max_idle_connections_percent=props.max_idle_connections_percent,
+            ),
+        )
+        target = DbProxyTarget(
+            self,
+            "target",
+            db_proxy_name=self.proxy.name,
+            target_group_name="default",
+            db_cluster_identifier=props.cluster.cluster.cluster_identifier,
+        )
+        self.reader_endpoint = DbProxyEndpoint(
+            self,
+            "reader",
+            db_proxy_name=self.proxy.name,
+            db_proxy_endpoint_name=f"{props.name}-reader",
+            target_role="READ_ONLY",
+            vpc_subnet_ids=props.network.private_subnet_ids,
+            vpc_security_group_ids=[self.security_group.id],
+            depends_on=[target, *props.cluster.readers],
+        )
+        self._outputs()
+
+    def _role(self, stack: AwsStack):
+        """The proxy may read the tenant secrets of this deployment and decrypt them via Secrets Manager only."""
+        return service_role(
+            self,
+            "role",
+            name=f"{self.props.name}-proxy",
+            service="rds",
+            source_arn=stack.arn("rds", "db-proxy:*"),
+            policies={
+                "read-tenant-secrets": policy_json(
+                    {
+                        "Sid": "ReadTenantSecrets",
+                        "Effect": "Allow",
+                        "Action": "secretsmanager:GetSecretValue",
+                        "Resource": self.secret_arn_pattern,
+                        "Condition": {"StringEquals": {f"secretsmanager:ResourceTag/{SECRET_TAG}": self.props.name}},
+                    },
+                    {
+                        "Sid": "DecryptViaSecretsManager",
+                        "Effect": "Allow",
+                        "Action": "kms:Decrypt",
+                        "Resource": self.secrets_key.arn,
+                        "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.dns_suffix}"}},
+                    },
+                )
+            },
+        )
+
+    def allow_mysql_from(self, id: str, source: SecurityGroup, description: str) -> None:
+        allow_tcp(self, id, source=source, target=self.security_group, port=MYSQL_PORT, description=description)
+
+    @property
+    def resource_id(self) -> str:
+        """The ``prx-...`` id that ``rds-db:connect`` ARNs name (the last field of the proxy ARN)."""
+        return Fn.element(Fn.split(":", self.proxy.arn), 6)
+
+    def _outputs(self) -> None:
+        side = self.props.side
+        outputs = {
+            "proxy_name": (self.proxy.name, "RDS Proxy name"),
+            "proxy_endpoint": (self.proxy.endpoint, "RDS Proxy read/write endpoint"),
+            "proxy_reader_endpoint": (self.reader_endpoint.endpoint, "RDS Proxy READ_ONLY endpoint"),
+            "tenant_secret_prefix": (tenant_secret_prefix(self.props.name_prefix), "Name prefix of the tenant secrets"),
+        }
+        add_outputs(self, side, {key: (value, f"{side}: {text}") for key, (value, text) in outputs.items()})

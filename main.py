@@ -1,0 +1,104 @@
+"""Compose the stacks of the multi-tenant RDS Proxy load test from validated settings.
+
+``python main.py [--set setting=value ...]`` (or ``cdktf synth``) writes ``cdktf.out/``.
+"""
+
+import sys
+from pathlib import Path
+
+from constructs_lib import settings as app_settings
+
+try:
+    settings = app_settings.load(sys.argv[1:], Path(__file__).with_name("cdktf.json"))
+except app_settings.SettingsError as error:
+    sys.exit(f"error: {error}")
+
+from cdktf import App  # noqa: E402  (after validation: bad settings fail fast, before jsii starts)
+from constructs import Construct  # noqa: E402
+
+from constructs_lib.aurora_cluster import AuroraCluster, AuroraClusterProps  # noqa: E402
+from constructs_lib.network import Network, NetworkProps  # noqa: E402
+from constructs_lib.platform import AwsStack, tag_side  # noqa: E402
+from constructs_lib.state import StateBootstrap, StateProps, use_remote_state  # noqa: E402
+from constructs_lib.tenancy import all_tenants  # noqa: E402
+from constructs_lib.tenant_proxy import TenantProxy, TenantProxyProps  # noqa: E402
+
+MAIN_STACK = "rds-proxy-load-test"
+BOOTSTRAP_STACK = "state-bootstrap"
+VPC_CIDRS = {"proxy": "10.0.0.0/16", "no_proxy": "10.1.0.0/16", "load_test": "10.2.0.0/16"}
+PRIVATE_SERVICE_ENDPOINTS = ("secretsmanager", "sts")
+
+app = App()
+common = {"environment": settings.environment, "name_prefix": settings.name_prefix}
+state = StateProps(
+    bucket=settings.state_bucket_name,
+    key=settings.state_object_key,
+    region=settings.state_bucket_region,
+    lock_table=settings.state_lock_table,
+)
+StateBootstrap(AwsStack(app, BOOTSTRAP_STACK, region=settings.state_bucket_region, **common), "state", state)
+
+stack = AwsStack(app, MAIN_STACK, region=settings.region, **common)
+use_remote_state(stack, state)
+zones = stack.availability_zones(settings.availability_zones)
+
+
+def side(key: str) -> tuple[Construct, Network]:
+    """A side of the architecture: its scope (tagged with the side) and its VPC."""
+    scope = Construct(stack, key)
+    tag_side(scope, key)
+    name = f"{settings.name_prefix}-{key.replace('_', '')}"
+    network = Network(
+        scope,
+        "network",
+        NetworkProps(
+            side=key, name=name, cidr_block=VPC_CIDRS[key], availability_zones=zones, flow_logs=settings.vpc_flow_logs
+        ),
+    )
+    return scope, network
+
+
+def database_side(key: str, *, iam_database_authentication: bool) -> tuple[Construct, Network, AuroraCluster]:
+    scope, network = side(key)
+    for service in PRIVATE_SERVICE_ENDPOINTS:
+        network.add_interface_endpoint(service)
+    cluster = AuroraCluster(
+        scope,
+        "aurora",
+        AuroraClusterProps(
+            side=key,
+            name=network.props.name,
+            network=network,
+            engine_version=settings.aurora_engine_version,
+            writer_instance_class=settings.writer_instance_class,
+            reader_instance_class=settings.reader_instance_class,
+            performance_insights_retention_days=settings.performance_insights_retention_days,
+            iam_database_authentication=iam_database_authentication,
+        ),
+    )
+    return scope, network, cluster
+
+
+tenants = all_tenants(settings.tenant_count)
+
+# Proxy side: the Lambda authenticates to the proxy with IAM; the proxy uses native passwords.
+proxy_scope, proxy_network, proxy_cluster = database_side("proxy", iam_database_authentication=False)
+TenantProxy(
+    proxy_scope,
+    "rds_proxy",
+    TenantProxyProps(
+        side="proxy",
+        name=proxy_network.props.name,
+        name_prefix=settings.name_prefix,
+        network=proxy_network,
+        cluster=proxy_cluster,
+        tenants=tenants,
+    ),
+)
+
+if settings.create_load_test_stack:
+    # No Proxy side: the Lambda connects to the Aurora readers directly with IAM tokens.
+    database_side("no_proxy", iam_database_authentication=True)
+    side("load_test")
+
+app.synth()
