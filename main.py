@@ -18,9 +18,9 @@ from constructs import Construct  # noqa: E402
 
 from constructs_lib.aurora_cluster import AuroraCluster, AuroraClusterProps  # noqa: E402
 from constructs_lib.network import Network, NetworkProps  # noqa: E402
-from constructs_lib.platform import AwsStack, tag_side  # noqa: E402
+from constructs_lib.platform import AwsStack, add_outputs, tag_side  # noqa: E402
 from constructs_lib.state import StateBootstrap, StateProps, use_remote_state  # noqa: E402
-from constructs_lib.tenancy import all_tenants  # noqa: E402
+from constructs_lib.tenancy import all_tenants, shards, tenant_secret_prefix  # noqa: E402
 from constructs_lib.tenant_proxy import TenantProxy, TenantProxyProps  # noqa: E402
 
 MAIN_STACK = "rds-proxy-load-test"
@@ -83,17 +83,28 @@ tenants = all_tenants(settings.tenant_count)
 
 # Proxy side: the Lambda authenticates to the proxy with IAM; the proxy uses native passwords.
 proxy_scope, proxy_network, proxy_cluster = database_side("proxy", iam_database_authentication=False)
-TenantProxy(
+proxies = [
+    TenantProxy(
+        proxy_scope,
+        f"rds_proxy_{index}",
+        TenantProxyProps(
+            name=f"{proxy_network.props.name}-{index}",
+            name_prefix=settings.name_prefix,
+            network=proxy_network,
+            cluster=proxy_cluster,
+            tenants=shard,
+        ),
+    )
+    for index, shard in enumerate(shards(tenants))
+]
+add_outputs(
     proxy_scope,
-    "rds_proxy",
-    TenantProxyProps(
-        side="proxy",
-        name=proxy_network.props.name,
-        name_prefix=settings.name_prefix,
-        network=proxy_network,
-        cluster=proxy_cluster,
-        tenants=tenants,
-    ),
+    "proxy",
+    {
+        "proxy_names": ([p.proxy.name for p in proxies], "proxy: RDS Proxy names, by shard"),
+        "proxy_reader_endpoints": ([p.reader_endpoint.endpoint for p in proxies], "proxy: READ_ONLY endpoints, by shard"),
+        "tenant_secret_prefix": (tenant_secret_prefix(settings.name_prefix), "proxy: name prefix of the tenant secrets"),
+    },
 )
 
 if settings.create_load_test_stack:

@@ -43,7 +43,7 @@ class AuroraCluster(Construct):
         super().__init__(scope, id)
         self.props = props
         self.security_group = props.network.security_group(
-            "db_sg", "aurora", f"Aurora MySQL of {props.name}: {MYSQL_PORT} from its callers only"
+            self, "db_sg", f"{props.name}-aurora", f"Aurora MySQL of {props.name}: {MYSQL_PORT} from its callers only"
         )
         subnet_group = DbSubnetGroup(
             self, "subnets", name=props.name, subnet_ids=props.network.private_subnet_ids

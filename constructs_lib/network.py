@@ -150,16 +150,16 @@ class Network(Construct):
             tags={"Name": self.props.name},
         )
 
-    def security_group(self, id: str, name: str, description: str) -> SecurityGroup:
-        """A security group in this VPC with no rules; callers open exactly what they need."""
+    def security_group(self, scope: Construct, id: str, name: str, description: str) -> SecurityGroup:
+        """A security group of ``scope`` in this VPC with no rules; callers open exactly what they need."""
         return SecurityGroup(
-            self,
+            scope,
             id,
-            name=f"{self.props.name}-{name}",
+            name=name,
             description=description,
             vpc_id=self.vpc.id,
             revoke_rules_on_delete=True,
-            tags={"Name": f"{self.props.name}-{name}"},
+            tags={"Name": name},
         )
 
     def add_interface_endpoint(self, service: str) -> VpcEndpoint:
@@ -167,7 +167,8 @@ class Network(Construct):
         stack = AwsStack.of(self)
         if self._endpoint_sg is None:
             self._endpoint_sg = self.security_group(
-                "endpoint_sg", "endpoints", "HTTPS from inside the VPC to its interface endpoints"
+                self,
+                "endpoint_sg", f"{self.props.name}-endpoints", "HTTPS from inside the VPC to its interface endpoints"
             )
             VpcSecurityGroupIngressRule(
                 self,

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY
 
 ENV_PREFIX = "RDSPROXY_"
+# RDS quota "DB proxies" per account and region, unless raised.
+DEFAULT_RDS_PROXY_QUOTA = 20
 _PI_RETENTION_DAYS = frozenset([7, 731, *(31 * months for months in range(1, 24))])
 
 
@@ -67,10 +69,18 @@ class Settings(BaseModel):
     )
     tenant_count: int = Field(
         200,
-        description="Number of tenants (DB users, databases, proxy secrets).",
+        description=f"Number of tenants; every {MAX_TENANTS_PER_PROXY} tenants get their own RDS Proxy.",
         ge=1,
-        le=MAX_TENANTS_PER_PROXY,
-        **_allowed(f"1..{MAX_TENANTS_PER_PROXY} (one RDS Proxy holds at most {MAX_TENANTS_PER_PROXY} secrets)"),
+        **_allowed(
+            f"1..{MAX_TENANTS_PER_PROXY} x rds_proxy_quota (one proxy holds {MAX_TENANTS_PER_PROXY} secrets)"
+        ),
+    )
+    rds_proxy_quota: int = Field(
+        DEFAULT_RDS_PROXY_QUOTA,
+        description="Your account's 'DB proxies' quota in the region; bounds tenant_count.",
+        ge=1,
+        le=1000,
+        **_allowed(f"1..1000 (AWS default quota: {DEFAULT_RDS_PROXY_QUOTA})"),
     )
     create_load_test_stack: bool = Field(
         True,
@@ -114,10 +124,10 @@ class Settings(BaseModel):
         **_allowed("2..20"),
     )
     locust_version: str = Field(
-        "2.37.10",
+        "2.47.0",
         description="Pinned Locust version installed on the load-test instances.",
         pattern=r"^\d+\.\d+\.\d+$",
-        **_allowed("an exact version such as 2.37.10"),
+        **_allowed("an exact version such as 2.47.0"),
     )
     locust_ui_cidr: str = Field(
         "",
@@ -190,6 +200,18 @@ class Settings(BaseModel):
         if network.prefixlen < 8:
             raise ValueError("refusing to open the Locust UI to a /0-/7 range; name your own address range")
         return value
+
+    @model_validator(mode="after")
+    def _tenants_within_proxy_quota(self) -> Settings:
+        limit = MAX_TENANTS_PER_PROXY * self.rds_proxy_quota
+        if self.tenant_count > limit:
+            raise _FieldError(
+                "tenant_count",
+                self.tenant_count,
+                f"{self.tenant_count} tenants need {-(-self.tenant_count // MAX_TENANTS_PER_PROXY)} RDS Proxies, "
+                f"above rds_proxy_quota={self.rds_proxy_quota} (at most {limit} tenants)",
+            )
+        return self
 
     @model_validator(mode="after")
     def _zones_in_region(self) -> Settings:

@@ -31,6 +31,11 @@ class Tenant:
     def database(self) -> str:
         return f"user_database{self.id}"
 
+    @property
+    def shard(self) -> int:
+        """Index of the proxy serving this tenant; adding tenants never moves an existing one."""
+        return self.id // MAX_TENANTS_PER_PROXY
+
     def secret_name(self, name_prefix: str) -> str:
         """Name of the Secrets Manager secret holding this tenant's proxy credentials."""
         return f"{tenant_secret_prefix(name_prefix)}{self.id}"
@@ -43,6 +48,14 @@ def tenant_secret_prefix(name_prefix: str) -> str:
 
 def all_tenants(count: int) -> list[Tenant]:
     return [Tenant(i) for i in range(count)]
+
+
+def shards(tenants: list[Tenant]) -> list[list[Tenant]]:
+    """Tenants grouped by proxy shard, in shard order."""
+    grouped: dict[int, list[Tenant]] = {}
+    for tenant in tenants:
+        grouped.setdefault(tenant.shard, []).append(tenant)
+    return [grouped[index] for index in sorted(grouped)]
 
 
 def db_user_arn(*, partition: str, region: str, account: str, resource_id: str, db_user: str) -> str:

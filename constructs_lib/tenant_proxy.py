@@ -28,7 +28,7 @@ from constructs_lib.aws import (
 )
 from constructs_lib.iam import service_role
 from constructs_lib.network import MYSQL_PORT, Network, allow_tcp
-from constructs_lib.platform import AwsStack, add_outputs, policy_json
+from constructs_lib.platform import AwsStack, policy_json
 from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY, Tenant, tenant_secret_prefix
 
 SECRET_TAG = "tenant-secret-of"
@@ -36,7 +36,6 @@ SECRET_TAG = "tenant-secret-of"
 
 @dataclass(frozen=True)
 class TenantProxyProps:
-    side: str
     name: str
     name_prefix: str
     network: Network
@@ -48,13 +47,15 @@ class TenantProxyProps:
     max_idle_connections_percent: int = 50
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.tenants) <= MAX_TENANTS_PER_PROXY:
-            raise ValueError(f"one RDS Proxy holds 1..{MAX_TENANTS_PER_PROXY} tenant secrets, got {len(self.tenants)}")
+        if not 1 <= len(self.tenants) <= MAX_TENANTS_PER_PROXY or len({t.shard for t in self.tenants}) != 1:
+            raise ValueError(f"one RDS Proxy serves the 1..{MAX_TENANTS_PER_PROXY} tenants of one shard")
         if not 0 < self.max_idle_connections_percent <= self.max_connections_percent <= 100:
             raise ValueError("need 0 < max_idle_connections_percent <= max_connections_percent <= 100")
 
 
 class TenantProxy(Construct):
+    """One shard's proxy: its tenants' secrets, a role that reads only those, and a reader endpoint."""
+
     def __init__(self, scope: Construct, id: str, props: TenantProxyProps) -> None:
         super().__init__(scope, id)
         self.props = props
@@ -84,7 +85,7 @@ class TenantProxy(Construct):
             "secretsmanager", f"secret:{tenant_secret_prefix(props.name_prefix)}*"
         )
         self.security_group = props.network.security_group(
-            "proxy_sg", "proxy", f"RDS Proxy of {props.name}: {MYSQL_PORT} from the access function only"
+            self, "proxy_sg", props.name, f"RDS Proxy of {props.name}: {MYSQL_PORT} from the access function only"
         )
         allow_tcp(
             self,
@@ -145,7 +146,6 @@ class TenantProxy(Construct):
             vpc_security_group_ids=[self.security_group.id],
             depends_on=[target, *props.cluster.readers],
         )
-        self._outputs()
 
     def _role(self, stack: AwsStack):
         """The proxy may read the tenant secrets of this deployment and decrypt them via Secrets Manager only."""
@@ -182,13 +182,3 @@ class TenantProxy(Construct):
     def resource_id(self) -> str:
         """The ``prx-...`` id that ``rds-db:connect`` ARNs name (the last field of the proxy ARN)."""
         return Fn.element(Fn.split(":", self.proxy.arn), 6)
-
-    def _outputs(self) -> None:
-        side = self.props.side
-        outputs = {
-            "proxy_name": (self.proxy.name, "RDS Proxy name"),
-            "proxy_endpoint": (self.proxy.endpoint, "RDS Proxy read/write endpoint"),
-            "proxy_reader_endpoint": (self.reader_endpoint.endpoint, "RDS Proxy READ_ONLY endpoint"),
-            "tenant_secret_prefix": (tenant_secret_prefix(self.props.name_prefix), "Name prefix of the tenant secrets"),
-        }
-        add_outputs(self, side, {key: (value, f"{side}: {text}") for key, (value, text) in outputs.items()})
