@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 # RDS Proxy quota: at most 200 Secrets Manager secrets (auth entries) per proxy.
 MAX_TENANTS_PER_PROXY = 200
+# Every tenant database holds one table of rows with IDs 1..ROWS_PER_TENANT and columns A..E.
+TENANT_TABLE = "tenant_data"
+ROWS_PER_TENANT = 1000
+VALUE_COLUMNS = ("A", "B", "C", "D", "E")
 
 
 @dataclass(frozen=True, order=True)

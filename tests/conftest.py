@@ -9,7 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests import constructs_lib and tests.support from the repo root
+sys.path.insert(1, str(ROOT / "lambda"))  # the functions' modules, as the Lambda runtime sees them
 
+from tests.support import mariadb as mariadb_harness  # noqa: E402
 from tests.support import terraform  # noqa: E402
 from tests.support.paths import in_ci  # noqa: E402
 from tests.support.synth import Synth, synthesize  # noqa: E402
@@ -50,9 +52,29 @@ def stack(default_synth):
 
 @pytest.fixture(scope="session")
 def terraform_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    reason = terraform.available()
+    _require(terraform.available())
+    return terraform.cli_config(tmp_path_factory.mktemp("terraform-cli"))
+
+
+def _require(reason: str | None) -> None:
+    """Tests that need a local tool run in CI always; elsewhere they may skip, saying why."""
     if reason:
         if in_ci():
-            pytest.fail(f"Terraform must run in CI: {reason}")
+            pytest.fail(f"required in CI: {reason}")
         pytest.skip(reason)
-    return terraform.cli_config(tmp_path_factory.mktemp("terraform-cli"))
+
+
+@pytest.fixture(scope="session")
+def mariadb_factory(tmp_path_factory: pytest.TempPathFactory):
+    """Start throwaway MariaDB servers on 127.0.0.1; all are stopped at the end of the session."""
+    _require(mariadb_harness.unavailable())
+    servers: list[mariadb_harness.MariaDB] = []
+
+    def start() -> mariadb_harness.MariaDB:
+        server = mariadb_harness.start_mariadb(tmp_path_factory.mktemp("mariadb"))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,117 @@
+"""A throwaway MariaDB on 127.0.0.1 (free port, temporary data directory, TLS) for the functions' tests.
+
+It stands in for Aurora MySQL: same protocol and SQL for what the functions do. What only exists on
+AWS (the IAM auth plugin, RDS Proxy) is replaced behind the functions' seams, never here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymysql
+
+from tests.support.tls import TestPki, make_pki
+
+MASTER_USER = "admin_user"
+MASTER_PASSWORD = "master-password-for-tests-only"
+SEARCH_PATH = ("/usr/sbin", "/usr/libexec", "/usr/local/sbin")
+
+
+def _binary(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path=os.pathsep.join(SEARCH_PATH))
+
+
+def unavailable() -> str | None:
+    """Why no MariaDB can be started here, or None."""
+    missing = [name for name in ("mariadbd", "mariadb-install-db") if _binary(name) is None]
+    return f"{', '.join(missing)} not installed (Debian package mariadb-server; `make setup` installs it)" if missing else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class MariaDB:
+    directory: Path
+    pki: TestPki
+    host: str = "127.0.0.1"
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.directory / "mysqld.sock"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.pki.ca_file))
+
+    def connect(self, user: str = MASTER_USER, password: str = MASTER_PASSWORD, database: str | None = None, **kw):
+        """A fresh TLS connection, certificate verified, as a given user."""
+        return pymysql.connect(
+            host=self.host, port=self.port, user=user, password=password, database=database,
+            ssl=self.ssl_context(), connect_timeout=10, **kw,
+        )
+
+    def start(self) -> MariaDB:
+        datadir = self.directory / "data"
+        subprocess.run(
+            [_binary("mariadb-install-db"), "--no-defaults", f"--datadir={datadir}", "--user=root",
+             "--auth-root-authentication-method=socket", "--skip-test-db"],
+            check=True, capture_output=True, text=True,
+        )
+        self.port = _free_port()
+        self.process = subprocess.Popen(
+            [_binary("mariadbd"), "--no-defaults", "--user=root", f"--datadir={datadir}",
+             f"--socket={self.socket_path}", f"--port={self.port}", "--bind-address=127.0.0.1",
+             f"--pid-file={self.directory / 'mysqld.pid'}", "--skip-name-resolve",
+             f"--ssl-ca={self.pki.ca_file}", f"--ssl-cert={self.pki.cert_file}", f"--ssl-key={self.pki.key_file}",
+             "--require-secure-transport=ON", "--max-connections=500", "--innodb-buffer-pool-size=256M",
+             f"--log-error={self.directory / 'error.log'}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self._wait_ready()
+        root = pymysql.connect(unix_socket=str(self.socket_path), user="root")
+        with root, root.cursor() as cursor:
+            # mariadb-install-db adds anonymous users; ''@'localhost' would shadow 'userN'@'%' logins.
+            cursor.execute("SELECT User, Host FROM mysql.user WHERE User = ''")
+            for user, host in cursor.fetchall():
+                cursor.execute("DROP USER %s@%s", (user, host))
+            # The RDS master user: may create databases and users and grant what it holds.
+            cursor.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (MASTER_USER, MASTER_PASSWORD))
+            cursor.execute("GRANT ALL PRIVILEGES ON *.* TO %s@'%%' WITH GRANT OPTION", (MASTER_USER,))
+        return self
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mariadbd exited: {(self.directory / 'error.log').read_text()[-2000:]}")
+            try:
+                pymysql.connect(unix_socket=str(self.socket_path), user="root").close()
+                return
+            except pymysql.MySQLError:
+                time.sleep(0.1)
+        raise TimeoutError("mariadbd did not become ready")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_mariadb(directory: Path) -> MariaDB:
+    return MariaDB(directory, make_pki(directory / "pki")).start()
