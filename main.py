@@ -17,11 +17,13 @@ from cdktf import App  # noqa: E402  (after validation: bad settings fail fast, 
 from constructs import Construct  # noqa: E402
 
 from constructs_lib.aurora_cluster import AuroraCluster, AuroraClusterProps  # noqa: E402
+from constructs_lib.function_package import FunctionPackage, FunctionPackageProps  # noqa: E402
 from constructs_lib.network import Network, NetworkProps  # noqa: E402
 from constructs_lib.platform import AwsStack, add_outputs, tag_side  # noqa: E402
 from constructs_lib.state import StateBootstrap, StateProps, use_remote_state  # noqa: E402
 from constructs_lib.tenancy import all_tenants, shards, tenant_secret_prefix  # noqa: E402
 from constructs_lib.tenant_proxy import TenantProxy, TenantProxyProps  # noqa: E402
+from constructs_lib.tenant_seeding import TenantSeeding, TenantSeedingProps  # noqa: E402
 
 MAIN_STACK = "rds-proxy-load-test"
 BOOTSTRAP_STACK = "state-bootstrap"
@@ -41,6 +43,11 @@ StateBootstrap(AwsStack(app, BOOTSTRAP_STACK, region=settings.state_bucket_regio
 stack = AwsStack(app, MAIN_STACK, region=settings.region, **common)
 use_remote_state(stack, state)
 zones = stack.availability_zones(settings.availability_zones)
+shared = Construct(stack, "shared")
+tag_side(shared, "shared")
+package = FunctionPackage(
+    shared, "functions", FunctionPackageProps(name=settings.name_prefix, rds_ca_bundle=settings.rds_ca_bundle)
+)
 
 
 def side(key: str) -> tuple[Construct, Network]:
@@ -56,6 +63,22 @@ def side(key: str) -> tuple[Construct, Network]:
         ),
     )
     return scope, network
+
+
+def seed(scope: Construct, network: Network, cluster: AuroraCluster, proxies: list[TenantProxy]) -> None:
+    TenantSeeding(
+        scope,
+        "seeding",
+        TenantSeedingProps(
+            name=f"{network.props.name}-seeding",
+            name_prefix=settings.name_prefix,
+            network=network,
+            cluster=cluster,
+            package=package,
+            tenants=tenants,
+            proxies=proxies,
+        ),
+    )
 
 
 def database_side(key: str, *, iam_database_authentication: bool) -> tuple[Construct, Network, AuroraCluster]:
@@ -97,6 +120,7 @@ proxies = [
     )
     for index, shard in enumerate(shards(tenants))
 ]
+seed(proxy_scope, proxy_network, proxy_cluster, proxies)
 add_outputs(
     proxy_scope,
     "proxy",
@@ -109,7 +133,8 @@ add_outputs(
 
 if settings.create_load_test_stack:
     # No Proxy side: the Lambda connects to the Aurora readers directly with IAM tokens.
-    database_side("no_proxy", iam_database_authentication=True)
+    no_proxy_scope, no_proxy_network, no_proxy_cluster = database_side("no_proxy", iam_database_authentication=True)
+    seed(no_proxy_scope, no_proxy_network, no_proxy_cluster, proxies=[])
     side("load_test")
 
 app.synth()

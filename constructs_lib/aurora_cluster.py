@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from constructs import Construct
 
@@ -14,8 +15,11 @@ from constructs_lib.aws import (
     RdsClusterParameterGroupParameter,
     SecurityGroup,
 )
-from constructs_lib.platform import add_outputs
 from constructs_lib.network import MYSQL_PORT, Network, allow_tcp
+from constructs_lib.platform import add_outputs
+
+if TYPE_CHECKING:
+    from constructs_lib.vpc_function import VpcFunction
 
 PARAMETER_GROUP_FAMILY = "aurora-mysql8.0"  # every Aurora MySQL 3 version
 MASTER_USERNAME = "admin_user"
@@ -122,6 +126,18 @@ class AuroraCluster(Construct):
     def allow_mysql_from(self, id: str, source: SecurityGroup, description: str) -> None:
         """Open the cluster's MySQL port to one caller's security group, and nothing else."""
         allow_tcp(self, id, source=source, target=self.security_group, port=MYSQL_PORT, description=description)
+
+    def grant_master_secret_read(self, grantee: VpcFunction) -> None:
+        """Let a function log in as the master user (the secret RDS keeps for this cluster)."""
+        grantee.add_policy(
+            "read-master-secret",
+            {
+                "Sid": "ReadMasterUserSecret",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": self.master_secret_arn,
+            },
+        )
 
     @property
     def master_secret_arn(self) -> str:

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import re
+import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -149,6 +150,11 @@ class Settings(BaseModel):
         description="Send VPC flow logs of every VPC to CloudWatch Logs.",
         **_allowed("true or false"),
     )
+    rds_ca_bundle: str = Field(
+        "",
+        description="Local PEM file of the RDS CA bundle, packaged with the functions that verify Aurora's certificate.",
+        **_allowed("empty (synth only; deploying needs it), or a readable PEM file of CA certificates"),
+    )
     state_bucket: str = Field(
         "",
         description="S3 bucket of the remote state; empty means <name_prefix>-tfstate-<region>.",
@@ -200,6 +206,20 @@ class Settings(BaseModel):
         if network.prefixlen < 8:
             raise ValueError("refusing to open the Locust UI to a /0-/7 range; name your own address range")
         return value
+
+    @field_validator("rds_ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: str) -> str:
+        if not value:
+            return value
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            context.load_verify_locations(cafile=value)
+        except (OSError, ssl.SSLError) as error:
+            raise ValueError(f"cannot load it as PEM certificates ({error})") from None
+        if not context.get_ca_certs():
+            raise ValueError("it holds no CA certificate")
+        return str(Path(value).resolve())
 
     @model_validator(mode="after")
     def _tenants_within_proxy_quota(self) -> Settings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cdktf import Fn
 from constructs import Construct
@@ -30,6 +31,9 @@ from constructs_lib.iam import service_role
 from constructs_lib.network import MYSQL_PORT, Network, allow_tcp
 from constructs_lib.platform import AwsStack, policy_json
 from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY, Tenant, tenant_secret_prefix
+
+if TYPE_CHECKING:
+    from constructs_lib.vpc_function import VpcFunction
 
 SECRET_TAG = "tenant-secret-of"
 
@@ -154,7 +158,6 @@ class TenantProxy(Construct):
             "role",
             name=f"{self.props.name}-proxy",
             service="rds",
-            source_arn=stack.arn("rds", "db-proxy:*"),
             policies={
                 "read-tenant-secrets": policy_json(
                     {
@@ -172,6 +175,27 @@ class TenantProxy(Construct):
                         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.dns_suffix}"}},
                     },
                 )
+            },
+        )
+
+    def grant_secret_fill(self, grantee: VpcFunction) -> None:
+        """Let a function write (and read back) the passwords of this proxy's tenants, nothing else."""
+        stack = AwsStack.of(self)
+        grantee.add_policy(
+            f"fill-secrets-{self.props.name}",
+            {
+                "Sid": "FillTenantSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+                "Resource": self.secret_arn_pattern,
+                "Condition": {"StringEquals": {f"secretsmanager:ResourceTag/{SECRET_TAG}": self.props.name}},
+            },
+            {
+                "Sid": "EncryptViaSecretsManager",
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": self.secrets_key.arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.dns_suffix}"}},
             },
         )
 

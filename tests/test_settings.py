@@ -38,6 +38,8 @@ BAD_VALUES = [
     ("create_load_test_stack", "maybe", "valid boolean"),
     ("locust_version", "latest", "should match pattern"),
     ("state_bucket", "Not_A_Bucket", "should match pattern"),
+    ("rds_ca_bundle", "/nonexistent/rds-ca.pem", "cannot load it as PEM certificates"),
+    ("rds_ca_bundle", __file__, "cannot load it as PEM certificates"),
 ]
 
 

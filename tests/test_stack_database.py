@@ -79,15 +79,23 @@ def test_database_port_opens_only_to_named_security_groups(stack, side):
     assert "ingress" not in db_group.body and "egress" not in db_group.body  # rules are separate resources
 
 
-def test_proxy_cluster_admits_each_proxy(stack):
-    db_sg = cluster_of(stack, "proxy").body["vpc_security_group_ids"][0]
+def function_security_group(stack, side, role):
+    [function] = [f for f in stack.under(f"{side}/{role}") if f.type == "aws_lambda_function"]
+    return function.body["vpc_config"]["security_group_ids"][0]
+
+
+@pytest.mark.parametrize("side", ["proxy", "no_proxy"])
+def test_cluster_admits_exactly_its_callers(stack, side):
+    db_sg = cluster_of(stack, side).body["vpc_security_group_ids"][0]
     sources = {
         r.body["referenced_security_group_id"]
         for r in stack.resources("aws_vpc_security_group_ingress_rule")
         if r.body["security_group_id"] == db_sg
     }
-    proxies = stack.resources("aws_db_proxy")
-    assert sources == {p.body["vpc_security_group_ids"][0] for p in proxies}
+    callers = {function_security_group(stack, side, "seeding")}
+    if side == "proxy":
+        callers |= {p.body["vpc_security_group_ids"][0] for p in stack.resources("aws_db_proxy")}
+    assert sources == callers
 
 
 # Keys that say *how* a password is handled, never what it is.

@@ -71,8 +71,7 @@ def test_proxy_role_reads_only_tenant_secrets_and_decrypts_only_via_secrets_mana
     [role] = [r for r in stack.resources("aws_iam_role") if r.ref("arn") == proxy.body["role_arn"]]
     trust = json.loads(role.body["assume_role_policy"])["Statement"]
     assert [s["Principal"] for s in trust] == [{"Service": "rds.amazonaws.com"}]
-    assert "aws:SourceAccount" in trust[0]["Condition"]["StringEquals"]
-    assert ":db-proxy:" in trust[0]["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert list(trust[0]["Condition"]["StringEquals"]) == ["aws:SourceAccount"]
     statements = {s["Sid"]: s for s in role_policy_statements(stack, role)}
     assert set(statements) == {"ReadTenantSecrets", "DecryptViaSecretsManager"}
     read = statements["ReadTenantSecrets"]

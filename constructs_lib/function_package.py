@@ -1,0 +1,140 @@
+"""The functions' code and dependencies, packaged reproducibly at synth time.
+
+Both zips are built byte-for-byte reproducibly (sorted entries, fixed timestamps, no bytecode), so
+re-synthesizing unchanged code gives the same hash and ``terraform plan`` shows no change. The
+dependency layer is built once per ``lambda/requirements.txt`` with pip for the Lambda platform
+and cached under ``build/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import certifi
+from cdktf import Annotations, AssetType, TerraformAsset
+from constructs import Construct
+
+from constructs_lib.aws import LambdaLayerVersion
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTION_SOURCES = ROOT / "lambda"
+REQUIREMENTS = FUNCTION_SOURCES / "requirements.txt"
+# Tenant naming is shared with the synthesizer: ship the very same file, not a copy of it.
+SHARED_MODULES = {"constructs_lib/__init__.py": b"", "constructs_lib/tenancy.py": None}
+BUILD_DIR = ROOT / "build" / "lambda"
+
+RUNTIME = "python3.12"
+ARCHITECTURE = "x86_64"
+PIP_PLATFORM = "manylinux2014_x86_64"
+FIXED_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+# boto3 and its dependencies come with the Lambda runtime; a second botocore in the layer would
+# shadow the runtime's and could mismatch its boto3.
+RUNTIME_PROVIDED = re.compile(r"^(boto3|botocore|s3transfer|jmespath|dateutil|python_dateutil|six|urllib3|bin)([-.]|$)")
+
+# Where the packaged trust stores live inside the function (relative to the task root).
+AMAZON_ROOT_CA_FILE = "certs/amazon-root-ca.pem"  # RDS Proxy's certificates chain to these
+RDS_CA_FILE = "certs/rds-ca.pem"  # Aurora's certificates chain to the RDS CAs
+
+
+def write_reproducible_zip(files: Mapping[str, bytes], destination: Path) -> str:
+    """Write ``files`` into a zip that depends only on names and contents; return its base64 SHA-256."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_suffix(".partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIMESTAMP)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, files[name])
+    partial.replace(destination)
+    return base64.b64encode(hashlib.sha256(destination.read_bytes()).digest()).decode()
+
+
+def amazon_root_cas() -> bytes:
+    """Amazon Root CA 1-4 from certifi's Mozilla bundle (pinned and hash-checked by Pipfile.lock)."""
+    blocks = Path(certifi.where()).read_text().split("\n\n")
+    chosen = [block.strip() for block in blocks if "# Label: \"Amazon Root CA" in block]
+    if len(chosen) != 4:
+        raise RuntimeError(f"expected Amazon Root CA 1-4 in {certifi.where()}, found {len(chosen)}")
+    return ("\n\n".join(chosen) + "\n").encode()
+
+
+def code_files(rds_ca_bundle: str) -> dict[str, bytes]:
+    files = {path.name: path.read_bytes() for path in sorted(FUNCTION_SOURCES.glob("*.py"))}
+    for name, content in SHARED_MODULES.items():
+        files[name] = (ROOT / name).read_bytes() if content is None else content
+    files[AMAZON_ROOT_CA_FILE] = amazon_root_cas()
+    if rds_ca_bundle:
+        files[RDS_CA_FILE] = Path(rds_ca_bundle).read_bytes()
+    return files
+
+
+def dependency_files() -> dict[str, bytes]:
+    """The layer's files (``python/...``), from pip for the Lambda platform; cached per requirements."""
+    key = hashlib.sha256(REQUIREMENTS.read_bytes() + f"{RUNTIME}/{PIP_PLATFORM}".encode()).hexdigest()[:16]
+    target = BUILD_DIR / f"deps-{key}"
+    if not target.is_dir():
+        BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=BUILD_DIR, prefix="deps-building-"))
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+             "--target", str(scratch / "python"), "--platform", PIP_PLATFORM, "--implementation", "cp",
+             "--python-version", RUNTIME.removeprefix("python"), "--only-binary=:all:", "-r", str(REQUIREMENTS)],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise RuntimeError(f"building the Lambda dependency layer failed:\n{result.stderr[-3000:]}")
+        scratch.rename(target)  # atomic: a cache entry is complete or absent
+    return {
+        path.relative_to(target).as_posix(): path.read_bytes()
+        for path in sorted(target.rglob("*"))
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and not path.name.endswith(".pyc")
+        and not RUNTIME_PROVIDED.match(path.relative_to(target / "python").parts[0])
+    }
+
+
+@dataclass(frozen=True)
+class FunctionPackageProps:
+    name: str
+    rds_ca_bundle: str
+
+
+class FunctionPackage(Construct):
+    """One code zip for every function (they share modules), and one dependency layer."""
+
+    def __init__(self, scope: Construct, id: str, props: FunctionPackageProps) -> None:
+        super().__init__(scope, id)
+        if not props.rds_ca_bundle:
+            Annotations.of(self).add_warning(
+                "rds_ca_bundle is not set: functions that connect to Aurora directly (seeding, No Proxy access) "
+                "will refuse every connection until it names the RDS CA bundle; see README"
+            )
+        code_zip = BUILD_DIR / "code.zip"
+        self.code_hash = write_reproducible_zip(code_files(props.rds_ca_bundle), code_zip)
+        self.code = TerraformAsset(self, "code", path=str(code_zip), type=AssetType.FILE)
+        layer_zip = BUILD_DIR / "dependencies.zip"
+        layer_hash = write_reproducible_zip(dependency_files(), layer_zip)
+        layer_asset = TerraformAsset(self, "dependencies", path=str(layer_zip), type=AssetType.FILE)
+        self.layer = LambdaLayerVersion(
+            self,
+            "layer",
+            layer_name=f"{props.name}-dependencies",
+            description="pymysql, aws-lambda-powertools (see lambda/requirements.txt)",
+            filename=layer_asset.path,
+            source_code_hash=layer_hash,
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+        )

@@ -1,0 +1,80 @@
+"""The seeding function of one database side, and its invocations at apply time.
+
+Terraform invokes it once per proxy shard (200 tenants at most) with the shard's tenant range. The
+input changes only when that range does, so growing the tenant count re-runs only the shards that
+gained tenants; a code change re-runs all of them (seeding is idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from constructs import Construct
+
+from constructs_lib.aurora_cluster import AuroraCluster
+from constructs_lib.aws import LambdaInvocation
+from constructs_lib.function_package import RDS_CA_FILE, FunctionPackage
+from constructs_lib.network import MYSQL_PORT, Network
+from constructs_lib.tenancy import Tenant, shards
+from constructs_lib.tenant_proxy import TenantProxy
+from constructs_lib.vpc_function import VpcFunction, VpcFunctionProps
+
+SEEDING_TIMEOUT_SECONDS = 900  # Lambda's maximum; a shard of 200 tenants takes far less
+
+
+@dataclass(frozen=True)
+class TenantSeedingProps:
+    name: str
+    name_prefix: str
+    network: Network
+    cluster: AuroraCluster
+    package: FunctionPackage
+    tenants: Sequence[Tenant]
+    # Proxy side: the proxies whose tenant secrets receive the passwords. None: IAM-authenticated users.
+    proxies: Sequence[TenantProxy] = ()
+
+
+class TenantSeeding(Construct):
+    def __init__(self, scope: Construct, id: str, props: TenantSeedingProps) -> None:
+        super().__init__(scope, id)
+        cluster = props.cluster
+        self.function = VpcFunction(
+            self,
+            "function",
+            VpcFunctionProps(
+                name=props.name,
+                description="Creates tenants: user, own database, 1,000 rows, SELECT grant (idempotent)",
+                network=props.network,
+                package=props.package,
+                handler="seed_handler.handler",
+                timeout_seconds=SEEDING_TIMEOUT_SECONDS,
+                memory_mb=512,
+                environment={
+                    "DB_HOST": cluster.cluster.endpoint,
+                    "DB_PORT": str(MYSQL_PORT),
+                    "MASTER_SECRET_ARN": cluster.master_secret_arn,
+                    "TENANT_AUTH": "password" if props.proxies else "iam",
+                    "NAME_PREFIX": props.name_prefix,
+                    "CA_BUNDLE": RDS_CA_FILE,
+                },
+            ),
+        )
+        cluster.allow_mysql_from("seeding", self.function.security_group, "seeding function to the writer")
+        cluster.grant_master_secret_read(self.function)
+        for proxy in props.proxies:
+            proxy.grant_secret_fill(self.function)
+        self.invocations = []
+        for index, shard in enumerate(shards(list(props.tenants))):
+            shard_secrets = list(props.proxies[index].secrets.values()) if props.proxies else []
+            self.invocations.append(
+                LambdaInvocation(
+                    self,
+                    f"seed_shard_{index}",
+                    function_name=self.function.function.function_name,
+                    input=json.dumps({"first_tenant": shard[0].id, "last_tenant": shard[-1].id}),
+                    triggers={"code": props.package.code_hash},
+                    depends_on=[cluster.writer, *self.function.policies, *shard_secrets],
+                )
+            )

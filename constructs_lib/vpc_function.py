@@ -1,0 +1,103 @@
+"""A Python function in a VPC's private subnets: its own security group, role, log group, X-Ray."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from constructs import Construct
+
+from constructs_lib.aws import (
+    CloudwatchLogGroup,
+    IamRolePolicy,
+    LambdaFunction,
+    LambdaFunctionEnvironment,
+    LambdaFunctionTracingConfig,
+    LambdaFunctionVpcConfig,
+    VpcSecurityGroupEgressRule,
+)
+from constructs_lib.function_package import ARCHITECTURE, RUNTIME, FunctionPackage
+from constructs_lib.iam import service_role
+from constructs_lib.network import HTTPS_PORT, Network
+from constructs_lib.platform import policy_json
+
+
+@dataclass(frozen=True)
+class VpcFunctionProps:
+    name: str
+    description: str
+    network: Network
+    package: FunctionPackage
+    handler: str
+    timeout_seconds: int
+    memory_mb: int
+    environment: Mapping[str, str] = field(default_factory=dict)
+    reserved_concurrency: int | None = None
+    log_retention_days: int = 30
+
+
+class VpcFunction(Construct):
+    def __init__(self, scope: Construct, id: str, props: VpcFunctionProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.security_group = props.network.security_group(
+            self, "sg", props.name, f"{props.name}: egress to its database and the VPC endpoints only"
+        )
+        # AWS APIs (STS, Secrets Manager) are reached through the VPC's interface endpoints.
+        VpcSecurityGroupEgressRule(
+            self,
+            "https_to_endpoints",
+            security_group_id=self.security_group.id,
+            description="HTTPS to the VPC interface endpoints",
+            ip_protocol="tcp",
+            from_port=HTTPS_PORT,
+            to_port=HTTPS_PORT,
+            cidr_ipv4=props.network.cidr_block,
+        )
+        self.log_group = CloudwatchLogGroup(
+            self, "logs", name=f"/aws/lambda/{props.name}", retention_in_days=props.log_retention_days
+        )
+        self.role = service_role(
+            self,
+            "role",
+            name=props.name,
+            service="lambda",
+            policies={},
+            # AWS's own least-privilege sets: ENIs in the VPC and log writing; X-Ray segments.
+            managed_policies=("service-role/AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess"),
+        )
+        self.function = LambdaFunction(
+            self,
+            "function",
+            function_name=props.name,
+            description=props.description,
+            role=self.role.arn,
+            runtime=RUNTIME,
+            architectures=[ARCHITECTURE],
+            handler=props.handler,
+            filename=props.package.code.path,
+            source_code_hash=props.package.code_hash,
+            layers=[props.package.layer.arn],
+            timeout=props.timeout_seconds,
+            memory_size=props.memory_mb,
+            reserved_concurrent_executions=props.reserved_concurrency,
+            tracing_config=LambdaFunctionTracingConfig(mode="Active"),
+            vpc_config=LambdaFunctionVpcConfig(
+                subnet_ids=props.network.private_subnet_ids, security_group_ids=[self.security_group.id]
+            ),
+            environment=LambdaFunctionEnvironment(
+                variables={"POWERTOOLS_SERVICE_NAME": props.name, "POWERTOOLS_LOG_LEVEL": "INFO", **props.environment}
+            ),
+            depends_on=[self.log_group],
+        )
+        self._policies: list[IamRolePolicy] = []
+
+    def add_policy(self, name: str, *statements: Mapping[str, object]) -> IamRolePolicy:
+        """Grant the function's role what ``statements`` allow (intent-level ``grant_*`` methods call this)."""
+        policy = IamRolePolicy(self, f"policy_{name}", role=self.role.id, name=name, policy=policy_json(*statements))
+        self._policies.append(policy)
+        return policy
+
+    @property
+    def policies(self) -> list[IamRolePolicy]:
+        return list(self._policies)

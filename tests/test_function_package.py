@@ -1,0 +1,68 @@
+"""The functions' package: reproducible, complete, and built from the pinned dependencies."""
+
+import base64
+import hashlib
+import io
+import json
+import re
+import zipfile
+
+from constructs_lib import function_package
+from tests.support.paths import ROOT
+
+
+def asset(stack, name):
+    [path] = [p for p in stack.directory.glob(f"assets/*/*/{name}")]
+    return path
+
+
+def test_code_zip_holds_the_handlers_the_shared_naming_and_the_proxy_trust_store(stack):
+    with zipfile.ZipFile(asset(stack, "code.zip")) as archive:
+        names = set(archive.namelist())
+        assert {"seed_handler.py", "seeding.py", "db.py", "tenant_secrets.py"} <= names
+        assert archive.read("constructs_lib/tenancy.py") == (ROOT / "constructs_lib/tenancy.py").read_bytes()
+        roots = archive.read(function_package.AMAZON_ROOT_CA_FILE).decode()
+        assert [f"Amazon Root CA {n}" for n in range(1, 5)] == re.findall(r'Label: "(Amazon Root CA \d)"', roots)
+        assert not any(name.endswith(".pyc") for name in names)
+
+
+def test_source_code_hash_is_the_hash_of_the_packaged_zip(stack):
+    for function in stack.resources("aws_lambda_function"):
+        digest = hashlib.sha256((stack.directory / function.body["filename"]).read_bytes()).digest()
+        assert function.body["source_code_hash"] == base64.b64encode(digest).decode()
+
+
+def test_zips_are_reproducible(tmp_path):
+    files = {"b.py": b"print(2)\n", "a/c.txt": b"x"}
+    first = function_package.write_reproducible_zip(files, tmp_path / "one.zip")
+    second = function_package.write_reproducible_zip(dict(reversed(files.items())), tmp_path / "two.zip")
+    assert first == second
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+
+
+def test_layer_holds_the_pinned_dependencies_but_not_what_the_runtime_has(stack):
+    with zipfile.ZipFile(asset(stack, "dependencies.zip")) as archive:
+        tops = {name.split("/")[1] for name in archive.namelist()}
+    assert {"pymysql", "aws_lambda_powertools", "aws_xray_sdk", "pydantic"} <= tops
+    assert not tops & {"boto3", "botocore", "urllib3"}
+    assert "pymysql-1.2.4.dist-info" in tops
+
+
+def test_function_requirements_match_the_lock_file():
+    lock = json.loads((ROOT / "Pipfile.lock").read_text())
+    locked = {name: spec["version"].lstrip("=") for name, spec in lock["default"].items()}
+    for line in (ROOT / "lambda/requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = re.sub(r"\[.*\]", "", line).split("==")
+            assert locked[name.lower()] == version, name
+
+
+def test_rds_ca_bundle_is_packaged_when_set(tmp_path):
+    from tests.support.synth import synthesize
+    from tests.support.tls import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    stack = synthesize(tmp_path / "out", {"create_load_test_stack": False, "tenant_count": 1,
+                                          "rds_ca_bundle": pki.ca_file}).stack()
+    with zipfile.ZipFile(io.BytesIO(asset(stack, "code.zip").read_bytes())) as archive:
+        assert archive.read(function_package.RDS_CA_FILE) == pki.ca_file.read_bytes()
