@@ -79,10 +79,21 @@ def code_files(rds_ca_bundle: str) -> dict[str, bytes]:
     return files
 
 
+def _dependencies_key() -> str:
+    return hashlib.sha256(REQUIREMENTS.read_bytes() + f"{RUNTIME}/{PIP_PLATFORM}".encode()).hexdigest()[:16]
+
+
+def dependencies_zip() -> tuple[Path, str]:
+    """The layer zip and its base64 SHA-256, built once per requirements."""
+    destination = BUILD_DIR / f"dependencies-{_dependencies_key()}.zip"
+    if destination.exists():
+        return destination, base64.b64encode(hashlib.sha256(destination.read_bytes()).digest()).decode()
+    return destination, write_reproducible_zip(dependency_files(), destination)
+
+
 def dependency_files() -> dict[str, bytes]:
     """The layer's files (``python/...``), from pip for the Lambda platform; cached per requirements."""
-    key = hashlib.sha256(REQUIREMENTS.read_bytes() + f"{RUNTIME}/{PIP_PLATFORM}".encode()).hexdigest()[:16]
-    target = BUILD_DIR / f"deps-{key}"
+    target = BUILD_DIR / f"deps-{_dependencies_key()}"
     if not target.is_dir():
         BUILD_DIR.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(dir=BUILD_DIR, prefix="deps-building-"))
@@ -125,8 +136,7 @@ class FunctionPackage(Construct):
         code_zip = BUILD_DIR / "code.zip"
         self.code_hash = write_reproducible_zip(code_files(props.rds_ca_bundle), code_zip)
         self.code = TerraformAsset(self, "code", path=str(code_zip), type=AssetType.FILE)
-        layer_zip = BUILD_DIR / "dependencies.zip"
-        layer_hash = write_reproducible_zip(dependency_files(), layer_zip)
+        layer_zip, layer_hash = dependencies_zip()
         layer_asset = TerraformAsset(self, "dependencies", path=str(layer_zip), type=AssetType.FILE)
         self.layer = LambdaLayerVersion(
             self,
