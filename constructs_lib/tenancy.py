@@ -15,6 +15,9 @@ MAX_TENANTS_PER_PROXY = 200
 TENANT_TABLE = "tenant_data"
 ROWS_PER_TENANT = 1000
 VALUE_COLUMNS = ("A", "B", "C", "D", "E")
+# The session tag naming the tenant when the access function assumes a tenant-access role.
+TENANT_TAG = "tenant"
+DB_USER_PREFIX = "user"
 
 
 @dataclass(frozen=True, order=True)
@@ -29,7 +32,7 @@ class Tenant:
 
     @property
     def db_user(self) -> str:
-        return f"user{self.id}"
+        return f"{DB_USER_PREFIX}{self.id}"
 
     @property
     def database(self) -> str:

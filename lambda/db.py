@@ -12,6 +12,7 @@ import ssl
 import pymysql
 
 CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 10
 
 
 @functools.cache
@@ -23,8 +24,16 @@ def tls_context(ca_file: str) -> ssl.SSLContext:
 
 
 def connect(
-    *, host: str, port: int, user: str, password: str, ca_file: str, database: str | None = None, **options
+    *,
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    ca_file: str,
+    database: str | None = None,
+    autocommit: bool = False,
 ) -> pymysql.connections.Connection:
+    """Over TLS only; IAM auth tokens travel as cleartext passwords, which TLS makes safe."""
     return pymysql.connect(
         host=host,
         port=port,
@@ -33,6 +42,7 @@ def connect(
         database=database,
         ssl=tls_context(ca_file),
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        autocommit=False,
-        **options,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        write_timeout=READ_TIMEOUT_SECONDS,
+        autocommit=autocommit,
     )

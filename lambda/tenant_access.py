@@ -1,0 +1,165 @@
+"""Per-tenant AWS credentials and RDS IAM auth tokens: scoped to one tenant, reused while valid.
+
+The access function never holds database permissions itself. For tenant N it assumes the
+tenant-access role of N's shard with the session tag ``tenant=N`` (the role's policy grants
+``rds-db:connect`` on ``user${aws:PrincipalTag/tenant}`` only) and an inline session policy naming
+``user{N}`` alone, then signs an auth token for ``user{N}`` with those credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import botocore.session
+
+from constructs_lib.tenancy import TENANT_TAG, Tenant
+
+SESSION_SECONDS = 3600
+CREDENTIAL_REFRESH_MARGIN_SECONDS = 300  # renew credentials 5 minutes before they expire
+TOKEN_REUSE_SECONDS = 600  # tokens live 15 minutes; use each for 10 at most
+MYSQL_PORT = 3306
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedCache(Generic[K, V]):
+    """Least-recently-used mapping with a size bound; ``on_evict`` releases what falls out."""
+
+    def __init__(self, max_entries: int, on_evict: Callable[[V], None] = lambda value: None) -> None:
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._max = max_entries
+        self._on_evict = on_evict
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                _, evicted = self._entries.popitem(last=False)
+                self._on_evict(evicted)
+
+    def pop(self, key: K) -> V | None:
+        with self._lock:
+            return self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(frozen=True)
+class ShardTarget:
+    """Where a tenant's connections go, and the role its credentials come from."""
+
+    endpoint: str
+    role_arn: str
+    db_user_arn_prefix: str  # arn:<partition>:rds-db:<region>:<account>:dbuser:<resource id>/
+    port: int = MYSQL_PORT
+
+    def db_user_arn(self, tenant: Tenant) -> str:
+        return f"{self.db_user_arn_prefix}{tenant.db_user}"
+
+
+def session_policy(tenant: Tenant, target: ShardTarget) -> str:
+    """The inline session policy: defence in depth on top of the role's tag-scoped permission."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "rds-db:connect", "Resource": target.db_user_arn(tenant)}],
+        }
+    )
+
+
+def session_tags(tenant: Tenant) -> list[dict[str, str]]:
+    return [{"Key": TENANT_TAG, "Value": str(tenant.id)}]
+
+
+@dataclass(frozen=True)
+class TenantCredentials:
+    access_key: str
+    secret_key: str
+    token: str
+    expires_at: float
+
+
+class TenantCredentialSource:
+    """Assume the tenant's role for tenant N only; reuse the credentials until shortly before expiry."""
+
+    def __init__(self, sts_client, clock: Callable[[], float] = time.time, max_entries: int = 512) -> None:
+        self._sts = sts_client
+        self._clock = clock
+        self._cache: BoundedCache[int, TenantCredentials] = BoundedCache(max_entries)
+
+    def get(self, tenant: Tenant, target: ShardTarget) -> TenantCredentials:
+        cached = self._cache.get(tenant.id)
+        if cached and cached.expires_at - CREDENTIAL_REFRESH_MARGIN_SECONDS > self._clock():
+            return cached
+        response = self._sts.assume_role(
+            RoleArn=target.role_arn,
+            RoleSessionName=f"tenant-{tenant.id}",
+            DurationSeconds=SESSION_SECONDS,
+            Policy=session_policy(tenant, target),
+            Tags=session_tags(tenant),
+        )
+        raw = response["Credentials"]
+        credentials = TenantCredentials(
+            raw["AccessKeyId"], raw["SecretAccessKey"], raw["SessionToken"], raw["Expiration"].timestamp()
+        )
+        self._cache.put(tenant.id, credentials)
+        return credentials
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str
+    usable_until: float
+
+
+class IamAuthTokens:
+    """RDS IAM auth tokens for ``user{N}``, signed with tenant N's credentials, reused for 10 minutes."""
+
+    def __init__(
+        self,
+        region: str,
+        credentials: TenantCredentialSource,
+        clock: Callable[[], float] = time.time,
+        max_entries: int = 512,
+    ) -> None:
+        self._region = region
+        self._credentials = credentials
+        self._clock = clock
+        self._botocore = botocore.session.get_session()  # loads the RDS model once per process
+        self._tokens: BoundedCache[int, _Token] = BoundedCache(max_entries)
+
+    def password(self, tenant: Tenant, target: ShardTarget) -> str:
+        now = self._clock()
+        cached = self._tokens.get(tenant.id)
+        if cached and cached.usable_until > now:
+            return cached.value
+        credentials = self._credentials.get(tenant, target)
+        client = self._botocore.create_client(
+            "rds",
+            region_name=self._region,
+            aws_access_key_id=credentials.access_key,
+            aws_secret_access_key=credentials.secret_key,
+            aws_session_token=credentials.token,
+        )
+        token = client.generate_db_auth_token(target.endpoint, target.port, tenant.db_user, self._region)
+        # A token is only as good as the credentials that signed it.
+        usable_until = min(now + TOKEN_REUSE_SECONDS, credentials.expires_at - CREDENTIAL_REFRESH_MARGIN_SECONDS)
+        self._tokens.put(tenant.id, _Token(token, usable_until))
+        return token

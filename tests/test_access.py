@@ -1,0 +1,253 @@
+"""The access function on a real MariaDB over verified TLS, with moto standing in for STS.
+
+MariaDB cannot check IAM auth tokens, so behind the PasswordSource seam the tenant's native
+password stands in for the token; everything before it (assuming the tenant's role with its
+session tag and session policy) runs for real against moto.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import pymysql
+import pytest
+from moto import mock_aws
+
+import access_handler
+from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, Tenant, all_tenants
+from seeding import PasswordInSecretUser, TenantSeeder
+from tenant_access import (
+    CREDENTIAL_REFRESH_MARGIN_SECONDS,
+    IamAuthTokens,
+    ShardTarget,
+    TenantCredentialSource,
+    session_policy,
+    session_tags,
+)
+from tests.support.access_harness import CountingSts, NativePasswordAfterAssumeRole
+from tests.support.lambda_context import FakeLambdaContext
+from tests.support.mariadb import MASTER_PASSWORD, MASTER_USER
+from tests.support.memory_store import MemorySecretStore
+
+TENANTS = 20
+MAX_CONNECTIONS = 4
+ROLE_ARN = "arn:aws:iam::123456789012:role/test-tenant-access"
+DB_USER_ARN_PREFIX = "arn:aws:rds-db:us-east-1:123456789012:dbuser:"
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def seeded(mariadb_factory):
+    server = mariadb_factory()
+    store = MemorySecretStore()
+    identity = PasswordInSecretUser(store=store, name_prefix="access", host=server.host, port=server.port)
+    connect = lambda: server.connect(MASTER_USER, MASTER_PASSWORD)  # noqa: E731
+    report = TenantSeeder(connect, identity).seed(all_tenants(TENANTS))
+    assert not report.failed
+    return server, store
+
+
+@pytest.fixture
+def function(seeded, monkeypatch):
+    """The handler configured as the stack configures it, with the seams above."""
+    server, store = seeded
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1",
+        "DB_ENDPOINTS": server.host, "DB_PORT": str(server.port), "DB_RESOURCE_IDS": "prx-0123456789abcdef0",
+        "TENANT_ROLE_ARNS": ROLE_ARN, "DB_USER_ARN_PREFIX": DB_USER_ARN_PREFIX, "CA_BUNDLE": str(server.pki.ca_file),
+        "TENANT_COUNT": str(TENANTS), "MAX_TENANT_CONNECTIONS": str(MAX_CONNECTIONS),
+    }.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        sts = CountingSts(boto3.client("sts", region_name="us-east-1"))
+        data = access_handler.build_tenant_data(NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "access"))
+        monkeypatch.setattr(access_handler, "tenant_data", lambda: data)
+
+        def call(event):
+            response = access_handler.handler(event, FakeLambdaContext())
+            return response["statusCode"], json.loads(response["body"])
+
+        call.data, call.sts, call.server = data, sts, server
+        yield call
+        for tenant in all_tenants(TENANTS):
+            data.forget(tenant)
+
+
+def request(tenant: object) -> dict:
+    return {"resource": "/", "path": "/", "httpMethod": "GET", "queryStringParameters": {"tenant": tenant},
+            "multiValueQueryStringParameters": {"tenant": [tenant]}, "requestContext": {"requestId": "r-1"}}
+
+
+def rows_in_database(server, tenant, ids):
+    with server.connect() as connection, connection.cursor(pymysql.cursors.DictCursor) as cursor:
+        cursor.execute(f"SELECT * FROM `{tenant.database}`.`{TENANT_TABLE}` WHERE ID IN %s ORDER BY ID", (ids,))
+        return cursor.fetchall()
+
+
+def test_valid_tenants_get_five_of_their_own_rows(function):
+    for tenant in [*all_tenants(TENANTS), Tenant(3), Tenant(0)]:
+        status, body = function(request(str(tenant.id)))
+        assert status == 200 and body["tenant"] == tenant.id
+        ids = [row["ID"] for row in body["rows"]]
+        assert len(set(ids)) == 5 and all(1 <= i <= ROWS_PER_TENANT for i in ids)
+        assert body["rows"] == rows_in_database(function.server, tenant, ids)
+
+
+MALFORMED_EVENTS = [
+    None, [], "tenant=1", 42, {}, {"queryStringParameters": None}, {"queryStringParameters": {}},
+    {"queryStringParameters": "tenant=1"}, {"queryStringParameters": ["1"]},
+    {"queryStringParameters": {"Tenant": "1"}}, {"queryStringParameters": {"tenant": None}},
+    {"queryStringParameters": {"tenant": 1}}, {"queryStringParameters": {"tenant": ["1"]}},
+    {"queryStringParameters": {"tenant": "1"}, "multiValueQueryStringParameters": "x"},
+    {"queryStringParameters": {"tenant": "2"}, "multiValueQueryStringParameters": {"tenant": ["1", "2"]}},
+    *({"queryStringParameters": {"tenant": value}} for value in [
+        "", " ", " 1", "1 ", "+1", "-1", "-0", "01", "00", "1.0", "1e3", "0x10", "abc", "1a", "1_0", "1,2",
+        "\u0661", "\uff11", "\u00bd", "1\x00", "1\n", "9" * 7, "9" * 10_000, str(TENANTS), "1000000",
+        "999999", "NaN", "∞", "true",
+    ]),
+]
+
+
+@pytest.mark.parametrize("event", MALFORMED_EVENTS, ids=lambda e: repr(e)[:40])
+def test_malformed_requests_get_400_with_a_json_error(function, event):
+    status, body = function(event)
+    assert status == 400
+    assert body["error"] in {"malformed_request", "missing_tenant", "invalid_tenant", "unknown_tenant",
+                             "ambiguous_tenant"}
+    assert "Traceback" not in json.dumps(body)
+
+
+def test_there_are_at_least_thirty_malformed_cases():
+    assert len(MALFORMED_EVENTS) >= 30
+
+
+def test_warm_requests_reuse_credentials_and_connection(function):
+    function(request("5"))
+    connection = function.data._connections.get(5)
+    calls = len(function.sts.calls)
+    for _ in range(5):
+        assert function(request("5"))[0] == 200
+    assert len(function.sts.calls) == calls  # no new AssumeRole
+    assert function.data._connections.get(5) is connection  # same connection
+
+
+def test_tenant_role_is_assumed_with_its_tag_and_a_session_policy_for_its_user_only(function):
+    function(request("7"))
+    [call] = [c for c in function.sts.calls if c["RoleSessionName"] == "tenant-7"]
+    assert call["RoleArn"] == ROLE_ARN
+    assert call["Tags"] == [{"Key": "tenant", "Value": "7"}]
+    [statement] = json.loads(call["Policy"])["Statement"]
+    assert statement == {"Effect": "Allow", "Action": "rds-db:connect",
+                         "Resource": f"{DB_USER_ARN_PREFIX}prx-0123456789abcdef0/user7"}
+
+
+def test_a_dead_connection_is_reopened(function):
+    assert function(request("9"))[0] == 200
+    before = function.data._connections.get(9)
+    with function.server.connect() as admin, admin.cursor() as cursor:
+        cursor.execute("KILL CONNECTION %s", (before.thread_id(),))
+    status, body = function(request("9"))
+    assert status == 200 and len(body["rows"]) == 5
+    assert function.data._connections.get(9) is not before
+
+
+def test_connections_per_instance_are_bounded_and_evicted_ones_closed(function):
+    for tenant in all_tenants(TENANTS):
+        assert function(request(str(tenant.id)))[0] == 200
+        assert function.data.open_connections <= MAX_CONNECTIONS
+    with function.server.connect() as admin, admin.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER LIKE 'user%%'")
+        assert cursor.fetchone()[0] <= MAX_CONNECTIONS
+
+
+def test_database_failure_is_a_json_503_and_the_connection_is_dropped(function):
+    tenant = Tenant(11)
+    assert function(request("11"))[0] == 200
+    with function.server.connect() as admin, admin.cursor() as cursor:
+        cursor.execute(f"RENAME TABLE `{tenant.database}`.`{TENANT_TABLE}` TO `{tenant.database}`.`moved`")
+        try:
+            status, body = function(request("11"))
+        finally:
+            cursor.execute(f"RENAME TABLE `{tenant.database}`.`moved` TO `{tenant.database}`.`{TENANT_TABLE}`")
+    assert (status, body) == (503, {"error": "database_unavailable"})
+    assert function.data._connections.get(11) is None
+    assert function(request("11"))[0] == 200
+
+
+def test_unreachable_database_is_a_json_503(function, monkeypatch):
+    monkeypatch.setenv("DB_PORT", "1")  # nothing listens there
+    data = access_handler.build_tenant_data(function.data._passwords)
+    monkeypatch.setattr(access_handler, "tenant_data", lambda: data)
+    assert function(request("2")) == (503, {"error": "database_unavailable"})
+
+
+def test_logs_hold_no_tenant_rows(function, capsys):
+    status, body = function(request("4"))
+    assert status == 200
+    logs = capsys.readouterr().out
+    for row in body["rows"]:
+        for column, value in row.items():
+            if column != "ID":
+                assert str(value) not in logs
+
+
+def test_credentials_are_refreshed_shortly_before_they_expire():
+    with mock_aws():
+        sts = CountingSts(boto3.client("sts", region_name="us-east-1"))
+        clock = Clock()
+        source = TenantCredentialSource(sts, clock=clock)
+        target = ShardTarget("db.example", ROLE_ARN, f"{DB_USER_ARN_PREFIX}cluster-ABC/")
+        first = source.get(Tenant(1), target)
+        clock.now = first.expires_at - CREDENTIAL_REFRESH_MARGIN_SECONDS - 1
+        assert source.get(Tenant(1), target) is first and len(sts.calls) == 1
+        clock.now = first.expires_at - CREDENTIAL_REFRESH_MARGIN_SECONDS + 1
+        source.get(Tenant(1), target)
+        assert len(sts.calls) == 2
+
+
+def test_auth_tokens_are_signed_for_the_tenant_and_reused_for_less_than_their_life():
+    with mock_aws():
+        sts = CountingSts(boto3.client("sts", region_name="us-east-1"))
+        clock = Clock()
+        tokens = IamAuthTokens("us-east-1", TenantCredentialSource(sts, clock=clock), clock=clock)
+        signings = []
+        create_client = tokens._botocore.create_client
+        tokens._botocore.create_client = lambda *a, **kw: signings.append(kw) or create_client(*a, **kw)
+        target = ShardTarget("prx.example", ROLE_ARN, f"{DB_USER_ARN_PREFIX}prx-1/", port=3306)
+        token = tokens.password(Tenant(8), target)
+        query = parse_qs(urlparse(f"https://{token}").query)
+        assert query["DBUser"] == ["user8"] and query["Action"] == ["connect"]
+        assert int(query["X-Amz-Expires"][0]) == 900
+        assert query["X-Amz-Credential"][0].split("/")[2:4] == ["us-east-1", "rds-db"]
+        assert signings[0]["aws_session_token"]  # signed with the tenant's assumed-role credentials
+        clock.now += 9 * 60
+        assert tokens.password(Tenant(8), target) == token and len(signings) == 1
+        clock.now += 2 * 60  # 11 minutes: a 15-minute token is not used this late
+        tokens.password(Tenant(8), target)
+        assert len(signings) == 2
+
+
+def test_session_policy_and_tags_name_only_the_tenant():
+    target = ShardTarget("e", ROLE_ARN, f"{DB_USER_ARN_PREFIX}prx-9/")
+    for tenant in all_tenants(TENANTS):
+        [statement] = json.loads(session_policy(tenant, target))["Statement"]
+        assert statement["Resource"] == f"{DB_USER_ARN_PREFIX}prx-9/user{tenant.id}"
+        assert session_tags(tenant) == [{"Key": "tenant", "Value": str(tenant.id)}]
+
+
+def test_random_rows_are_spread_over_the_table(function):
+    seen = set()
+    for _ in range(40):
+        seen.update(row["ID"] for row in function(request("1"))[1]["rows"])
+    assert len(seen) > 100
