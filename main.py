@@ -16,12 +16,20 @@ except app_settings.SettingsError as error:
 from cdktf import App  # noqa: E402  (after validation: bad settings fail fast, before jsii starts)
 from constructs import Construct  # noqa: E402
 
+from constructs_lib.access_api import AccessApi, AccessApiProps  # noqa: E402
+from constructs_lib.access_function import AccessFunction, AccessFunctionProps, AccessTarget  # noqa: E402
 from constructs_lib.aurora_cluster import AuroraCluster, AuroraClusterProps  # noqa: E402
-from constructs_lib.function_package import FunctionPackage, FunctionPackageProps  # noqa: E402
+from constructs_lib.function_package import (  # noqa: E402
+    AMAZON_ROOT_CA_FILE,
+    RDS_CA_FILE,
+    FunctionPackage,
+    FunctionPackageProps,
+)
 from constructs_lib.network import Network, NetworkProps  # noqa: E402
 from constructs_lib.platform import AwsStack, add_outputs, tag_side  # noqa: E402
 from constructs_lib.state import StateBootstrap, StateProps, use_remote_state  # noqa: E402
-from constructs_lib.tenancy import all_tenants, shards, tenant_secret_prefix  # noqa: E402
+from constructs_lib.tenancy import all_tenants, shard_tenant_id_patterns, shards, tenant_secret_prefix  # noqa: E402
+from constructs_lib.tenant_iam import TenantAccessRole, TenantAccessRoleProps  # noqa: E402
 from constructs_lib.tenant_proxy import TenantProxy, TenantProxyProps  # noqa: E402
 from constructs_lib.tenant_seeding import TenantSeeding, TenantSeedingProps  # noqa: E402
 
@@ -43,6 +51,7 @@ StateBootstrap(AwsStack(app, BOOTSTRAP_STACK, region=settings.state_bucket_regio
 stack = AwsStack(app, MAIN_STACK, region=settings.region, **common)
 use_remote_state(stack, state)
 zones = stack.availability_zones(settings.availability_zones)
+tenants = all_tenants(settings.tenant_count)
 shared = Construct(stack, "shared")
 tag_side(shared, "shared")
 package = FunctionPackage(
@@ -63,22 +72,6 @@ def side(key: str) -> tuple[Construct, Network]:
         ),
     )
     return scope, network
-
-
-def seed(scope: Construct, network: Network, cluster: AuroraCluster, proxies: list[TenantProxy]) -> None:
-    TenantSeeding(
-        scope,
-        "seeding",
-        TenantSeedingProps(
-            name=f"{network.props.name}-seeding",
-            name_prefix=settings.name_prefix,
-            network=network,
-            cluster=cluster,
-            package=package,
-            tenants=tenants,
-            proxies=proxies,
-        ),
-    )
 
 
 def database_side(key: str, *, iam_database_authentication: bool) -> tuple[Construct, Network, AuroraCluster]:
@@ -102,9 +95,45 @@ def database_side(key: str, *, iam_database_authentication: bool) -> tuple[Const
     return scope, network, cluster
 
 
-tenants = all_tenants(settings.tenant_count)
+def seed(scope: Construct, network: Network, cluster: AuroraCluster, proxies: list[TenantProxy]) -> None:
+    TenantSeeding(
+        scope,
+        "seeding",
+        TenantSeedingProps(
+            name=f"{network.props.name}-seeding",
+            name_prefix=settings.name_prefix,
+            network=network,
+            cluster=cluster,
+            package=package,
+            tenants=tenants,
+            proxies=proxies,
+        ),
+    )
 
-# Proxy side: the Lambda authenticates to the proxy with IAM; the proxy uses native passwords.
+
+def access_function(
+    scope: Construct, network: Network, targets: list[AccessTarget], role_name: str, ca_file: str
+) -> AccessFunction:
+    return AccessFunction(
+        scope,
+        "access",
+        AccessFunctionProps(
+            name=f"{network.props.name}-access",
+            network=network,
+            package=package,
+            targets=targets,
+            tenant_role_arn=stack.arn("iam", f"role/{role_name}", regional=False),
+            ca_file=ca_file,
+            tenant_count=settings.tenant_count,
+            timeout_seconds=settings.access_function_timeout_seconds,
+            memory_mb=settings.access_function_memory_mb,
+            reserved_concurrency=settings.access_function_reserved_concurrency,
+            max_tenant_connections=settings.access_function_max_connections,
+        ),
+    )
+
+
+# Proxy side: the access function authenticates to the proxy with IAM; the proxy uses native passwords.
 proxy_scope, proxy_network, proxy_cluster = database_side("proxy", iam_database_authentication=False)
 proxies = [
     TenantProxy(
@@ -121,6 +150,27 @@ proxies = [
     for index, shard in enumerate(shards(tenants))
 ]
 seed(proxy_scope, proxy_network, proxy_cluster, proxies)
+proxy_role_name = f"{proxy_network.props.name}-{{shard}}-tenant-access"
+proxy_access = access_function(
+    proxy_scope,
+    proxy_network,
+    [AccessTarget(p.reader_endpoint.endpoint, p.resource_id) for p in proxies],
+    proxy_role_name,
+    AMAZON_ROOT_CA_FILE,
+)
+for index, proxy in enumerate(proxies):
+    access_role = TenantAccessRole(
+        proxy,
+        "tenant_access",
+        TenantAccessRoleProps(
+            name=proxy_role_name.format(shard=index),
+            caller_role_arn=proxy_access.function.role.arn,
+            tenant_id_patterns=shard_tenant_id_patterns(index),
+        ),
+    )
+    proxy.grant_connect(access_role)
+    access_role.grant_assume(proxy_access.function)
+    proxy.allow_mysql_from("access", proxy_access.function.security_group, "access function to the proxy")
 add_outputs(
     proxy_scope,
     "proxy",
@@ -128,13 +178,48 @@ add_outputs(
         "proxy_names": ([p.proxy.name for p in proxies], "proxy: RDS Proxy names, by shard"),
         "proxy_reader_endpoints": ([p.reader_endpoint.endpoint for p in proxies], "proxy: READ_ONLY endpoints, by shard"),
         "tenant_secret_prefix": (tenant_secret_prefix(settings.name_prefix), "proxy: name prefix of the tenant secrets"),
+        "access_function_name": (proxy_access.function.function.function_name, "proxy: access function name"),
     },
 )
 
 if settings.create_load_test_stack:
-    # No Proxy side: the Lambda connects to the Aurora readers directly with IAM tokens.
+    # No Proxy side: the access function connects to the Aurora readers directly with IAM tokens.
     no_proxy_scope, no_proxy_network, no_proxy_cluster = database_side("no_proxy", iam_database_authentication=True)
     seed(no_proxy_scope, no_proxy_network, no_proxy_cluster, proxies=[])
-    side("load_test")
+    no_proxy_role_name = f"{no_proxy_network.props.name}-tenant-access"
+    no_proxy_access = access_function(
+        no_proxy_scope,
+        no_proxy_network,
+        [AccessTarget(no_proxy_cluster.cluster.reader_endpoint, no_proxy_cluster.resource_id)],
+        no_proxy_role_name,
+        RDS_CA_FILE,
+    )
+    no_proxy_role = TenantAccessRole(
+        no_proxy_cluster,
+        "tenant_access",
+        TenantAccessRoleProps(name=no_proxy_role_name, caller_role_arn=no_proxy_access.function.role.arn),
+    )
+    no_proxy_cluster.grant_connect(no_proxy_role)
+    no_proxy_role.grant_assume(no_proxy_access.function)
+    no_proxy_cluster.allow_mysql_from("access", no_proxy_access.function.security_group, "access function to Aurora")
+    add_outputs(
+        no_proxy_scope,
+        "no_proxy",
+        {"access_function_name": (no_proxy_access.function.function.function_name, "no_proxy: access function name")},
+    )
+
+    load_test_scope, load_test_network = side("load_test")
+    AccessApi(
+        load_test_scope,
+        "api",
+        AccessApiProps(
+            name=f"{settings.name_prefix}-access",
+            endpoint_type=settings.api_endpoint_type,
+            client_network=load_test_network,
+            stages={"proxy_stage": proxy_access.function, "no_proxy_stage": no_proxy_access.function},
+            throttling_rate_limit=settings.api_throttling_rate_limit,
+            throttling_burst_limit=settings.api_throttling_burst_limit,
+        ),
+    )
 
 app.synth()

@@ -19,6 +19,7 @@ from constructs_lib.network import MYSQL_PORT, Network, allow_tcp
 from constructs_lib.platform import add_outputs
 
 if TYPE_CHECKING:
+    from constructs_lib.tenant_iam import TenantAccessRole
     from constructs_lib.vpc_function import VpcFunction
 
 PARAMETER_GROUP_FAMILY = "aurora-mysql8.0"  # every Aurora MySQL 3 version
@@ -138,6 +139,10 @@ class AuroraCluster(Construct):
                 "Resource": self.master_secret_arn,
             },
         )
+
+    def grant_connect(self, access_role: TenantAccessRole) -> None:
+        """Let sessions of ``access_role`` connect to this cluster with IAM tokens, each as its own tenant."""
+        access_role.grant_connect_as_tagged_tenant(self.resource_id)
 
     @property
     def master_secret_arn(self) -> str:

@@ -22,6 +22,21 @@ def _register_package_without_init(name: str) -> None:
 _register_package_without_init("cdktf_cdktf_provider_aws")
 
 # isort: off
+from cdktf_cdktf_provider_aws.api_gateway_account import ApiGatewayAccount  # noqa: E402
+from cdktf_cdktf_provider_aws.api_gateway_deployment import ApiGatewayDeployment  # noqa: E402
+from cdktf_cdktf_provider_aws.api_gateway_integration import ApiGatewayIntegration  # noqa: E402
+from cdktf_cdktf_provider_aws.api_gateway_method import ApiGatewayMethod  # noqa: E402
+from cdktf_cdktf_provider_aws.api_gateway_method_settings import (  # noqa: E402
+    ApiGatewayMethodSettings,
+    ApiGatewayMethodSettingsSettings,
+)
+from cdktf_cdktf_provider_aws.api_gateway_request_validator import ApiGatewayRequestValidator  # noqa: E402
+from cdktf_cdktf_provider_aws.api_gateway_rest_api import (  # noqa: E402
+    ApiGatewayRestApi,
+    ApiGatewayRestApiEndpointConfiguration,
+)
+from cdktf_cdktf_provider_aws.api_gateway_rest_api_policy import ApiGatewayRestApiPolicy  # noqa: E402
+from cdktf_cdktf_provider_aws.api_gateway_stage import ApiGatewayStage, ApiGatewayStageAccessLogSettings  # noqa: E402
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup  # noqa: E402
 from cdktf_cdktf_provider_aws.data_aws_availability_zones import DataAwsAvailabilityZones  # noqa: E402
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity  # noqa: E402
@@ -57,6 +72,7 @@ from cdktf_cdktf_provider_aws.lambda_function import (  # noqa: E402
 )
 from cdktf_cdktf_provider_aws.lambda_invocation import LambdaInvocation  # noqa: E402
 from cdktf_cdktf_provider_aws.lambda_layer_version import LambdaLayerVersion  # noqa: E402
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission  # noqa: E402
 from cdktf_cdktf_provider_aws.kms_key import KmsKey  # noqa: E402
 from cdktf_cdktf_provider_aws.nat_gateway import NatGateway  # noqa: E402
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags  # noqa: E402

@@ -69,7 +69,7 @@ class Network(Construct):
             self._subnet(f"private_{i}", str(blocks[2 + i]), zone, public=False)
             for i, zone in enumerate(props.availability_zones)
         ]
-        nat_ip = Eip(self, "nat_eip", domain="vpc", tags={"Name": f"{props.name}-nat"}, depends_on=[igw])
+        self.nat_ip = nat_ip = Eip(self, "nat_eip", domain="vpc", tags={"Name": f"{props.name}-nat"}, depends_on=[igw])
         nat = NatGateway(
             self,
             "nat",
@@ -91,6 +91,11 @@ class Network(Construct):
                 "private_subnet_ids": (self.private_subnet_ids, f"{props.side}: private subnet ids"),
             },
         )
+
+    @property
+    def nat_public_ip(self) -> str:
+        """The address this VPC's private subnets reach the internet (and public AWS endpoints) from."""
+        return self.nat_ip.public_ip
 
     @property
     def private_subnet_ids(self) -> list[str]:

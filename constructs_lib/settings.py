@@ -140,6 +140,48 @@ class Settings(BaseModel):
         description="API Gateway endpoint type; PRIVATE is reached through the Load Test VPC endpoint.",
         **_allowed("PRIVATE or REGIONAL"),
     )
+    api_throttling_rate_limit: int = Field(
+        1000,
+        description="Steady-state requests per second each API stage accepts before throttling.",
+        ge=1,
+        le=10_000,
+        **_allowed("1..10000 (the account's default API Gateway limit)"),
+    )
+    api_throttling_burst_limit: int = Field(
+        2000,
+        description="Burst of requests each API stage accepts before throttling.",
+        ge=1,
+        le=5_000,
+        **_allowed("1..5000 (the account's default API Gateway burst)"),
+    )
+    access_function_memory_mb: int = Field(
+        512,
+        description="Memory (and so CPU) of each access function.",
+        ge=128,
+        le=10_240,
+        **_allowed("128..10240"),
+    )
+    access_function_timeout_seconds: int = Field(
+        10,
+        description="Timeout of each access function; below API Gateway's 29 s integration limit.",
+        ge=1,
+        le=28,
+        **_allowed("1..28"),
+    )
+    access_function_reserved_concurrency: int = Field(
+        -1,
+        description="Reserved concurrency of each access function; -1 leaves it unreserved.",
+        ge=-1,
+        le=1000,
+        **_allowed("-1 (unreserved) or 1..1000"),
+    )
+    access_function_max_connections: int = Field(
+        16,
+        description="Tenant connections one access function instance keeps open at most.",
+        ge=1,
+        le=200,
+        **_allowed("1..200"),
+    )
     environment: Literal["DEV", "TEST", "PROD"] = Field(
         "DEV",
         description="Value of the environment tag on every resource.",
@@ -220,6 +262,13 @@ class Settings(BaseModel):
         if not context.get_ca_certs():
             raise ValueError("it holds no CA certificate")
         return str(Path(value).resolve())
+
+    @field_validator("access_function_reserved_concurrency")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("0 would stop the function from running at all")
+        return value
 
     @model_validator(mode="after")
     def _tenants_within_proxy_quota(self) -> Settings:

@@ -65,6 +65,22 @@ def shards(tenants: list[Tenant]) -> list[list[Tenant]]:
     return [grouped[index] for index in sorted(grouped)]
 
 
-def db_user_arn(*, partition: str, region: str, account: str, resource_id: str, db_user: str) -> str:
-    """ARN that ``rds-db:connect`` names: a DB user on a proxy (prx-...) or cluster (cluster-...)."""
-    return f"arn:{partition}:rds-db:{region}:{account}:dbuser:{resource_id}/{db_user}"
+def shard_tenant_id_patterns(shard: int) -> list[str]:
+    """IAM ``StringLike`` patterns matching the decimal ids of exactly one shard's tenants.
+
+    A shard holds ids [200k, 200k + 199]: two whole hundreds, so each is "<hundreds>??", except
+    shard 0, whose ids 0..99 have one or two digits.
+    """
+    if MAX_TENANTS_PER_PROXY % 100:
+        raise ValueError("shard patterns assume shards of whole hundreds")
+    hundreds = range(shard * MAX_TENANTS_PER_PROXY // 100, (shard + 1) * MAX_TENANTS_PER_PROXY // 100)
+    return [pattern for h in hundreds for pattern in (["?", "??"] if h == 0 else [f"{h}??"])]
+
+
+def db_user_arn_prefix(*, partition: str, region: str, account: str) -> str:
+    return f"arn:{partition}:rds-db:{region}:{account}:dbuser:"
+
+
+def db_user_arn(prefix: str, resource_id: str, db_user: str) -> str:
+    """What ``rds-db:connect`` names: a DB user on a proxy (``prx-...``) or a cluster (``cluster-...``)."""
+    return f"{prefix}{resource_id}/{db_user}"

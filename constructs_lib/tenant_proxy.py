@@ -33,6 +33,7 @@ from constructs_lib.platform import AwsStack, policy_json
 from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY, Tenant, tenant_secret_prefix
 
 if TYPE_CHECKING:
+    from constructs_lib.tenant_iam import TenantAccessRole
     from constructs_lib.vpc_function import VpcFunction
 
 SECRET_TAG = "tenant-secret-of"
@@ -198,6 +199,10 @@ class TenantProxy(Construct):
                 "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.dns_suffix}"}},
             },
         )
+
+    def grant_connect(self, access_role: TenantAccessRole) -> None:
+        """Let sessions of ``access_role`` connect through this proxy, each as its own tagged tenant."""
+        access_role.grant_connect_as_tagged_tenant(self.resource_id)
 
     def allow_mysql_from(self, id: str, source: SecurityGroup, description: str) -> None:
         allow_tcp(self, id, source=source, target=self.security_group, port=MYSQL_PORT, description=description)

@@ -34,14 +34,24 @@ def _split(name: str) -> list[str]:
 
 
 def shard_targets() -> list[ShardTarget]:
-    """One target per proxy shard (Proxy side) or a single one (No Proxy side), from the environment."""
-    endpoints, resource_ids, roles = _split("DB_ENDPOINTS"), _split("DB_RESOURCE_IDS"), _split("TENANT_ROLE_ARNS")
-    if not len(endpoints) == len(resource_ids) == len(roles) >= 1:
-        raise RuntimeError("DB_ENDPOINTS, DB_RESOURCE_IDS and TENANT_ROLE_ARNS must list the same shards")
-    prefix, port = os.environ["DB_USER_ARN_PREFIX"], int(os.environ["DB_PORT"])
+    """One target per proxy shard (Proxy side) or a single one (No Proxy side), from the environment.
+
+    ``TENANT_ROLE_ARN`` may hold ``{shard}``: shard k's tenants assume shard k's role. (Lambda's
+    environment is limited to 4 KB, so role ARNs are not listed one by one.)
+    """
+    endpoints, resource_ids = _split("DB_ENDPOINTS"), _split("DB_RESOURCE_IDS")
+    if not len(endpoints) == len(resource_ids) >= 1:
+        raise RuntimeError("DB_ENDPOINTS and DB_RESOURCE_IDS must list the same shards")
+    prefix, port, role = os.environ["DB_USER_ARN_PREFIX"], int(os.environ["DB_PORT"]), os.environ["TENANT_ROLE_ARN"]
     return [
-        ShardTarget(endpoint=endpoint, role_arn=role, db_user_arn_prefix=f"{prefix}{resource_id}/", port=port)
-        for endpoint, resource_id, role in zip(endpoints, resource_ids, roles, strict=True)
+        ShardTarget(
+            endpoint=endpoint,
+            role_arn=role.format(shard=index),
+            db_user_arn_prefix=prefix,
+            resource_id=resource_id,
+            port=port,
+        )
+        for index, (endpoint, resource_id) in enumerate(zip(endpoints, resource_ids, strict=True))
     ]
 
 

@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 
 import botocore.session
 
-from constructs_lib.tenancy import TENANT_TAG, Tenant
+from constructs_lib.tenancy import TENANT_TAG, Tenant, db_user_arn
 
 SESSION_SECONDS = 3600
 CREDENTIAL_REFRESH_MARGIN_SECONDS = 300  # renew credentials 5 minutes before they expire
@@ -67,11 +67,12 @@ class ShardTarget:
 
     endpoint: str
     role_arn: str
-    db_user_arn_prefix: str  # arn:<partition>:rds-db:<region>:<account>:dbuser:<resource id>/
+    db_user_arn_prefix: str  # arn:<partition>:rds-db:<region>:<account>:dbuser:
+    resource_id: str  # prx-... (proxy) or cluster-... (cluster)
     port: int = MYSQL_PORT
 
     def db_user_arn(self, tenant: Tenant) -> str:
-        return f"{self.db_user_arn_prefix}{tenant.db_user}"
+        return db_user_arn(self.db_user_arn_prefix, self.resource_id, tenant.db_user)
 
 
 def session_policy(tenant: Tenant, target: ShardTarget) -> str:

@@ -65,7 +65,7 @@ def function(seeded, monkeypatch):
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1",
         "DB_ENDPOINTS": server.host, "DB_PORT": str(server.port), "DB_RESOURCE_IDS": "prx-0123456789abcdef0",
-        "TENANT_ROLE_ARNS": ROLE_ARN, "DB_USER_ARN_PREFIX": DB_USER_ARN_PREFIX, "CA_BUNDLE": str(server.pki.ca_file),
+        "TENANT_ROLE_ARN": ROLE_ARN, "DB_USER_ARN_PREFIX": DB_USER_ARN_PREFIX, "CA_BUNDLE": str(server.pki.ca_file),
         "TENANT_COUNT": str(TENANTS), "MAX_TENANT_CONNECTIONS": str(MAX_CONNECTIONS),
     }.items():
         monkeypatch.setenv(key, value)
@@ -207,7 +207,7 @@ def test_credentials_are_refreshed_shortly_before_they_expire():
         sts = CountingSts(boto3.client("sts", region_name="us-east-1"))
         clock = Clock()
         source = TenantCredentialSource(sts, clock=clock)
-        target = ShardTarget("db.example", ROLE_ARN, f"{DB_USER_ARN_PREFIX}cluster-ABC/")
+        target = ShardTarget("db.example", ROLE_ARN, DB_USER_ARN_PREFIX, "cluster-ABC")
         first = source.get(Tenant(1), target)
         clock.now = first.expires_at - CREDENTIAL_REFRESH_MARGIN_SECONDS - 1
         assert source.get(Tenant(1), target) is first and len(sts.calls) == 1
@@ -224,7 +224,7 @@ def test_auth_tokens_are_signed_for_the_tenant_and_reused_for_less_than_their_li
         signings = []
         create_client = tokens._botocore.create_client
         tokens._botocore.create_client = lambda *a, **kw: signings.append(kw) or create_client(*a, **kw)
-        target = ShardTarget("prx.example", ROLE_ARN, f"{DB_USER_ARN_PREFIX}prx-1/", port=3306)
+        target = ShardTarget("prx.example", ROLE_ARN, DB_USER_ARN_PREFIX, "prx-1", port=3306)
         token = tokens.password(Tenant(8), target)
         query = parse_qs(urlparse(f"https://{token}").query)
         assert query["DBUser"] == ["user8"] and query["Action"] == ["connect"]
@@ -239,7 +239,7 @@ def test_auth_tokens_are_signed_for_the_tenant_and_reused_for_less_than_their_li
 
 
 def test_session_policy_and_tags_name_only_the_tenant():
-    target = ShardTarget("e", ROLE_ARN, f"{DB_USER_ARN_PREFIX}prx-9/")
+    target = ShardTarget("e", ROLE_ARN, DB_USER_ARN_PREFIX, "prx-9")
     for tenant in all_tenants(TENANTS):
         [statement] = json.loads(session_policy(tenant, target))["Statement"]
         assert statement["Resource"] == f"{DB_USER_ARN_PREFIX}prx-9/user{tenant.id}"

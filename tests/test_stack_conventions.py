@@ -8,8 +8,8 @@ from tests.support.synth import BOOTSTRAP_STACK, MAIN_STACK
 
 DEFAULTS = Settings()
 SIDES = ("proxy", "no_proxy", "load_test")
-# Inline role policies are named within their role, not within the account.
-NAMED_WITHIN_PARENT = {"aws_iam_role_policy"}
+# Inline role policies and request validators are named within their role or API, not the account.
+NAMED_WITHIN_PARENT = {"aws_iam_role_policy", "aws_api_gateway_request_validator"}
 
 
 def strings_with_paths(node, path=()):

@@ -75,7 +75,7 @@ def main() -> int:
             TenantSeeder(lambda: server.connect(MASTER_USER, MASTER_PASSWORD), identity).seed(all_tenants(TENANTS))
             os.environ.update({
                 "DB_ENDPOINTS": server.host, "DB_PORT": str(server.port), "DB_RESOURCE_IDS": "prx-bench",
-                "TENANT_ROLE_ARNS": ROLE_ARN, "DB_USER_ARN_PREFIX": "arn:aws:rds-db:us-east-1:123456789012:dbuser:",
+                "TENANT_ROLE_ARN": ROLE_ARN, "DB_USER_ARN_PREFIX": "arn:aws:rds-db:us-east-1:123456789012:dbuser:",
                 "CA_BUNDLE": str(server.pki.ca_file), "TENANT_COUNT": str(TENANTS), "MAX_TENANT_CONNECTIONS": "16",
             })
             sts = boto3.client("sts", region_name="us-east-1")

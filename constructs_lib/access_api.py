@@ -1,0 +1,212 @@
+"""The access API: GET /?tenant=N on a REST API with stages proxy_stage and no_proxy_stage.
+
+One method and one AWS_PROXY integration serve both stages: each stage's ``function`` variable
+names the function it routes to. PRIVATE APIs are reachable only through the execute-api
+endpoint of the Load Test VPC (resource policy on ``aws:SourceVpce``); REGIONAL ones only from
+the Load Test VPC's NAT address (``aws:SourceIp``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cdktf import Fn, TerraformResourceLifecycle
+from constructs import Construct
+
+from constructs_lib.aws import (
+    ApiGatewayAccount,
+    ApiGatewayDeployment,
+    ApiGatewayIntegration,
+    ApiGatewayMethod,
+    ApiGatewayMethodSettings,
+    ApiGatewayMethodSettingsSettings,
+    ApiGatewayRequestValidator,
+    ApiGatewayRestApi,
+    ApiGatewayRestApiEndpointConfiguration,
+    ApiGatewayRestApiPolicy,
+    ApiGatewayStage,
+    ApiGatewayStageAccessLogSettings,
+    CloudwatchLogGroup,
+    LambdaPermission,
+)
+from constructs_lib.iam import service_role
+from constructs_lib.network import Network
+from constructs_lib.platform import AwsStack, add_outputs, policy_json
+from constructs_lib.vpc_function import VpcFunction
+
+# Every value is a quoted string, so each line is valid JSON whatever API Gateway substitutes.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTime",
+    "stage": "$context.stage",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "integrationStatus": "$context.integration.status",
+    "integrationLatency": "$context.integrationLatency",
+    "responseLatency": "$context.responseLatency",
+    "sourceIp": "$context.identity.sourceIp",
+    "vpceId": "$context.identity.vpceId",
+    "xrayTraceId": "$context.xrayTraceId",
+    "errorMessage": "$context.error.message",
+}
+ACCESS_LOG_FORMAT = json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class AccessApiProps:
+    name: str
+    endpoint_type: str  # PRIVATE or REGIONAL
+    client_network: Network  # where the callers (Locust) run
+    stages: Mapping[str, VpcFunction]
+    throttling_rate_limit: int
+    throttling_burst_limit: int
+    log_retention_days: int = 30
+
+
+class AccessApi(Construct):
+    def __init__(self, scope: Construct, id: str, props: AccessApiProps) -> None:
+        super().__init__(scope, id)
+        stack = AwsStack.of(self)
+        private = props.endpoint_type == "PRIVATE"
+        endpoint = props.client_network.add_interface_endpoint("execute-api") if private else None
+        self.api = ApiGatewayRestApi(
+            self,
+            "api",
+            name=props.name,
+            description="Tenant data access: GET /?tenant=N",
+            endpoint_configuration=ApiGatewayRestApiEndpointConfiguration(
+                types=[props.endpoint_type], vpc_endpoint_ids=[endpoint.id] if endpoint else None
+            ),
+        )
+        caller = (
+            {"StringEquals": {"aws:SourceVpce": endpoint.id}}
+            if endpoint
+            else {"IpAddress": {"aws:SourceIp": f"{props.client_network.nat_public_ip}/32"}}
+        )
+        not_caller = (
+            {"StringNotEquals": {"aws:SourceVpce": endpoint.id}}
+            if endpoint
+            else {"NotIpAddress": {"aws:SourceIp": f"{props.client_network.nat_public_ip}/32"}}
+        )
+        invoke_arn = f"{self.api.execution_arn}/*/GET/"
+        policy = ApiGatewayRestApiPolicy(
+            self,
+            "policy",
+            rest_api_id=self.api.id,
+            policy=policy_json(
+                {"Sid": "InvokeFromTheLoadTestVpc", "Effect": "Allow", "Principal": "*",
+                 "Action": "execute-api:Invoke", "Resource": invoke_arn, "Condition": caller},
+                {"Sid": "DenyEveryoneElse", "Effect": "Deny", "Principal": "*",
+                 "Action": "execute-api:Invoke", "Resource": invoke_arn, "Condition": not_caller},
+            ),
+        )
+        validator = ApiGatewayRequestValidator(
+            self, "validator", rest_api_id=self.api.id, name="tenant-required", validate_request_parameters=True
+        )
+        method = ApiGatewayMethod(
+            self,
+            "get",
+            rest_api_id=self.api.id,
+            resource_id=self.api.root_resource_id,
+            http_method="GET",
+            authorization="NONE",  # the resource policy decides who may call
+            request_parameters={"method.request.querystring.tenant": True},
+            request_validator_id=validator.id,
+        )
+        function_arn = stack.arn("lambda", "function:$${stageVariables.function}")
+        integration = ApiGatewayIntegration(
+            self,
+            "integration",
+            rest_api_id=self.api.id,
+            resource_id=self.api.root_resource_id,
+            http_method=method.http_method,
+            type="AWS_PROXY",
+            integration_http_method="POST",
+            uri=f"arn:{stack.partition}:apigateway:{stack.region}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
+            timeout_milliseconds=29_000,
+        )
+        deployment = ApiGatewayDeployment(
+            self,
+            "deployment",
+            rest_api_id=self.api.id,
+            # A deployment is a snapshot: take a new one whenever what it snapshots changes.
+            triggers={
+                "redeployment": Fn.sha1(
+                    Fn.jsonencode([method.request_parameters, method.request_validator_id, integration.uri,
+                                   policy.policy])
+                )
+            },
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
+            depends_on=[method, integration, policy],
+        )
+        account_logging = self._account_logging(props.name)
+        self.stages: dict[str, ApiGatewayStage] = {}
+        self.log_groups: dict[str, CloudwatchLogGroup] = {}
+        for stage_name, function in props.stages.items():
+            log_group = CloudwatchLogGroup(
+                self,
+                f"{stage_name}_access_logs",
+                name=f"/aws/apigateway/{props.name}/{stage_name}",
+                retention_in_days=props.log_retention_days,
+            )
+            stage = ApiGatewayStage(
+                self,
+                stage_name,
+                rest_api_id=self.api.id,
+                deployment_id=deployment.id,
+                stage_name=stage_name,
+                variables={"function": function.function.function_name},
+                xray_tracing_enabled=True,
+                access_log_settings=ApiGatewayStageAccessLogSettings(
+                    destination_arn=log_group.arn, format=ACCESS_LOG_FORMAT
+                ),
+                depends_on=[account_logging],
+            )
+            ApiGatewayMethodSettings(
+                self,
+                f"{stage_name}_settings",
+                rest_api_id=self.api.id,
+                stage_name=stage.stage_name,
+                method_path="*/*",
+                settings=ApiGatewayMethodSettingsSettings(
+                    metrics_enabled=True,
+                    throttling_rate_limit=props.throttling_rate_limit,
+                    throttling_burst_limit=props.throttling_burst_limit,
+                ),
+            )
+            LambdaPermission(
+                self,
+                f"{stage_name}_invoke",
+                statement_id=f"invoke-from-{stage_name}",
+                action="lambda:InvokeFunction",
+                function_name=function.function.function_name,
+                principal="apigateway.amazonaws.com",
+                source_arn=f"{self.api.execution_arn}/{stage_name}/GET/",
+            )
+            self.stages[stage_name] = stage
+            self.log_groups[stage_name] = log_group
+        outputs = {
+            f"{stage}_url": (self.stages[stage].invoke_url, f"API URL of {stage}") for stage in props.stages
+        }
+        outputs["access_log_groups"] = ([g.name for g in self.log_groups.values()], "API access log groups")
+        outputs["url"] = (
+            f"https://{self.api.id}.execute-api.{stack.region}.{stack.dns_suffix}",
+            "API base URL: append /proxy_stage/?tenant=N or /no_proxy_stage/?tenant=N",
+        )
+        add_outputs(self, "api", outputs)
+
+    def _account_logging(self, name: str) -> ApiGatewayAccount:
+        """API Gateway writes access logs only once the account names a role for it (a per-region setting)."""
+        role = service_role(
+            self,
+            "cloudwatch_role",
+            name=f"{name}-apigw-logs",
+            service="apigateway",
+            policies={},
+            managed_policies=("service-role/AmazonAPIGatewayPushToCloudWatchLogs",),
+        )
+        return ApiGatewayAccount(self, "account", cloudwatch_role_arn=role.arn)

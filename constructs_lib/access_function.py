@@ -1,0 +1,71 @@
+"""The access function of one side: one code base, deployed behind the proxy or directly to Aurora."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from constructs import Construct
+
+from constructs_lib.function_package import FunctionPackage
+from constructs_lib.network import MYSQL_PORT, Network
+from constructs_lib.platform import AwsStack
+from constructs_lib.tenancy import db_user_arn_prefix
+from constructs_lib.vpc_function import VpcFunction, VpcFunctionProps
+
+
+@dataclass(frozen=True)
+class AccessTarget:
+    """A reader endpoint the function connects to, and the id ``rds-db:connect`` ARNs name there."""
+
+    endpoint: str
+    resource_id: str
+
+
+@dataclass(frozen=True)
+class AccessFunctionProps:
+    name: str
+    network: Network
+    package: FunctionPackage
+    targets: Sequence[AccessTarget]  # by shard; one for the No Proxy side
+    tenant_role_arn: str  # may hold "{shard}"
+    ca_file: str
+    tenant_count: int
+    timeout_seconds: int
+    memory_mb: int
+    reserved_concurrency: int
+    max_tenant_connections: int
+
+
+class AccessFunction(Construct):
+    def __init__(self, scope: Construct, id: str, props: AccessFunctionProps) -> None:
+        super().__init__(scope, id)
+        stack = AwsStack.of(self)
+        self.function = VpcFunction(
+            self,
+            "function",
+            VpcFunctionProps(
+                name=props.name,
+                description="Five random rows of the tenant a request names, with that tenant's credentials only",
+                network=props.network,
+                package=props.package,
+                handler="access_handler.handler",
+                timeout_seconds=props.timeout_seconds,
+                memory_mb=props.memory_mb,
+                reserved_concurrency=props.reserved_concurrency,
+                environment={
+                    "DB_ENDPOINTS": ",".join(t.endpoint for t in props.targets),
+                    "DB_RESOURCE_IDS": ",".join(t.resource_id for t in props.targets),
+                    "DB_PORT": str(MYSQL_PORT),
+                    "DB_USER_ARN_PREFIX": db_user_arn_prefix(
+                        partition=stack.partition, region=stack.region, account=stack.account_id
+                    ),
+                    "TENANT_ROLE_ARN": props.tenant_role_arn,
+                    "TENANT_COUNT": str(props.tenant_count),
+                    "MAX_TENANT_CONNECTIONS": str(props.max_tenant_connections),
+                    "CA_BUNDLE": props.ca_file,
+                    # STS through the VPC's interface endpoint, which serves the regional name.
+                    "AWS_STS_REGIONAL_ENDPOINTS": "regional",
+                },
+            ),
+        )

@@ -1,0 +1,96 @@
+"""Tenant IAM: the role the access function assumes *for one tenant at a time* (attribute-based).
+
+Design: one tenant-access role per proxy shard (Proxy side) or per cluster (No Proxy side), not
+one role per tenant. IAM's default quota of 1,000 roles per account would cap per-tenant roles
+far below the tenant counts sharding allows. Isolation comes from three layers:
+
+1. Trust: only the access function's execution role may assume it (``aws:PrincipalArn``), only
+   with the session tag ``tenant`` and no other tag (``aws:RequestTag``, ``aws:TagKeys``), and on
+   a shard's role only for that shard's tenant ids.
+2. Permission: ``rds-db:connect`` on ``user${aws:PrincipalTag/tenant}`` of this shard's proxy (or
+   this cluster) only: a session tagged 7 can connect as ``user7`` and nobody else.
+3. The inline session policy the function passes names ``user{N}`` alone (defence in depth).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from constructs import Construct
+
+from constructs_lib.aws import IamRole, IamRolePolicy
+from constructs_lib.vpc_function import VpcFunction
+from constructs_lib.platform import AwsStack, policy_json
+from constructs_lib.tenancy import DB_USER_PREFIX, TENANT_TAG, db_user_arn, db_user_arn_prefix
+
+SESSION_SECONDS = 3600
+# The DB user a tenant-tagged session stands for; "$$" keeps Terraform from reading "${...}".
+TAGGED_TENANT_DB_USER = f"{DB_USER_PREFIX}$${{aws:PrincipalTag/{TENANT_TAG}}}"
+
+
+@dataclass(frozen=True)
+class TenantAccessRoleProps:
+    name: str
+    caller_role_arn: str
+    # IAM StringLike patterns the tenant tag must match (a shard's ids); empty: any tenant.
+    tenant_id_patterns: Sequence[str] = ()
+
+
+class TenantAccessRole(Construct):
+    def __init__(self, scope: Construct, id: str, props: TenantAccessRoleProps) -> None:
+        super().__init__(scope, id)
+        condition: dict[str, dict[str, object]] = {
+            "ArnEquals": {"aws:PrincipalArn": props.caller_role_arn},
+            "Null": {f"aws:RequestTag/{TENANT_TAG}": "false"},
+            "ForAllValues:StringEquals": {"aws:TagKeys": [TENANT_TAG]},
+        }
+        if props.tenant_id_patterns:
+            condition["StringLike"] = {f"aws:RequestTag/{TENANT_TAG}": list(props.tenant_id_patterns)}
+        self.role = IamRole(
+            self,
+            "role",
+            name=props.name,
+            max_session_duration=SESSION_SECONDS,
+            assume_role_policy=policy_json(
+                {
+                    "Sid": "OnlyTheAccessFunctionForOneTaggedTenant",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": props.caller_role_arn},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": condition,
+                }
+            ),
+        )
+        self.props = props
+
+    def grant_connect_as_tagged_tenant(self, resource_id: str) -> None:
+        """Allow ``rds-db:connect`` as the session's own tenant user on one proxy or cluster."""
+        stack = AwsStack.of(self)
+        prefix = db_user_arn_prefix(partition=stack.partition, region=stack.region, account=stack.account_id)
+        IamRolePolicy(
+            self,
+            "connect",
+            role=self.role.id,
+            name="connect-as-tagged-tenant",
+            policy=policy_json(
+                {
+                    "Sid": "ConnectAsTheTaggedTenantOnly",
+                    "Effect": "Allow",
+                    "Action": "rds-db:connect",
+                    "Resource": db_user_arn(prefix, resource_id, TAGGED_TENANT_DB_USER),
+                }
+            ),
+        )
+
+    def grant_assume(self, grantee: VpcFunction) -> None:
+        """Let the access function assume this role (with session tags)."""
+        grantee.add_policy(
+            f"assume-{self.props.name}",
+            {
+                "Sid": "AssumeTenantAccessRole",
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Resource": self.role.arn,
+            },
+        )
