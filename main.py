@@ -163,7 +163,7 @@ for index, proxy in enumerate(proxies):
         proxy,
         "tenant_access",
         TenantAccessRoleProps(
-            name=proxy_role_name.format(shard=index),
+            name=proxy_role_name.replace("{shard}", str(index)),
             caller_role_arn=proxy_access.function.role.arn,
             tenant_id_patterns=shard_tenant_id_patterns(index),
         ),

@@ -36,7 +36,7 @@ from constructs_lib.network import Network
 from constructs_lib.platform import AwsStack, add_outputs, policy_json
 from constructs_lib.vpc_function import VpcFunction
 
-# Every value is a quoted string, so each line is valid JSON whatever API Gateway substitutes.
+# Every value is a quoted string of a variable that holds no quote, so each line is valid JSON.
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
     "requestTime": "$context.requestTime",
@@ -51,7 +51,6 @@ ACCESS_LOG_FIELDS = {
     "sourceIp": "$context.identity.sourceIp",
     "vpceId": "$context.identity.vpceId",
     "xrayTraceId": "$context.xrayTraceId",
-    "errorMessage": "$context.error.message",
 }
 ACCESS_LOG_FORMAT = json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))
 

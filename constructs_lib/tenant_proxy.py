@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cdktf import Fn
+from cdktf import Fn, TerraformLocal
 from constructs import Construct
 
 from constructs_lib.aurora_cluster import AuroraCluster
@@ -64,6 +64,7 @@ class TenantProxy(Construct):
     def __init__(self, scope: Construct, id: str, props: TenantProxyProps) -> None:
         super().__init__(scope, id)
         self.props = props
+        self._resource_id: TerraformLocal | None = None
         stack = AwsStack.of(self)
         self.secrets_key = KmsKey(
             self,
@@ -209,5 +210,10 @@ class TenantProxy(Construct):
 
     @property
     def resource_id(self) -> str:
-        """The ``prx-...`` id that ``rds-db:connect`` ARNs name (the last field of the proxy ARN)."""
-        return Fn.element(Fn.split(":", self.proxy.arn), 6)
+        """The ``prx-...`` id that ``rds-db:connect`` ARNs name (the last field of the proxy ARN).
+
+        A named local keeps the expression (and its quotes) out of the JSON policies that use it.
+        """
+        if self._resource_id is None:
+            self._resource_id = TerraformLocal(self, "resource_id", Fn.element(Fn.split(":", self.proxy.arn), 6))
+        return self._resource_id.as_string

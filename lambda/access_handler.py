@@ -46,7 +46,7 @@ def shard_targets() -> list[ShardTarget]:
     return [
         ShardTarget(
             endpoint=endpoint,
-            role_arn=role.format(shard=index),
+            role_arn=role.replace("{shard}", str(index)),
             db_user_arn_prefix=prefix,
             resource_id=resource_id,
             port=port,

@@ -1,0 +1,222 @@
+"""The tenant access path as synthesized: tenant IAM, access functions, and the API."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from constructs_lib.tenancy import Tenant, all_tenants
+from tenant_access import ShardTarget, session_policy, session_tags
+from tests.support import iam
+from tests.support.synth import synthesize
+
+TENANTS = 200
+SIDES = ("proxy", "no_proxy")
+
+
+def access_function(stack, side):
+    [function] = [r for r in stack.under(f"{side}/access") if r.type == "aws_lambda_function"]
+    return function
+
+
+def role_named(stack, name):
+    [role] = [r for r in stack.resources("aws_iam_role") if r.body["name"] == name]
+    return role
+
+
+def inline_policies(stack, role):
+    return [iam.document(p.body["policy"]) for p in stack.resources("aws_iam_role_policy")
+            if p.body["role"] == role.ref("id")]
+
+
+def targets_of(stack, side):
+    """The shard targets the function builds from its environment, as the Lambda code does."""
+    env = access_function(stack, side).body["environment"]["variables"]
+    endpoints, ids = env["DB_ENDPOINTS"].split(","), env["DB_RESOURCE_IDS"].split(",")
+    return [ShardTarget(endpoint, env["TENANT_ROLE_ARN"].replace("{shard}", str(index)), env["DB_USER_ARN_PREFIX"], resource_id)
+            for index, (endpoint, resource_id) in enumerate(zip(endpoints, ids, strict=True))]
+
+
+def role_for(stack, target):
+    name = target.role_arn.rsplit("role/", 1)[1]
+    return role_named(stack, name)
+
+
+def effective_connect(stack, side, tenant):
+    """What tenant N's session may rds-db:connect to: its role's grant (tag = N) within its session policy."""
+    targets = targets_of(stack, side)
+    target = targets[tenant.shard] if len(targets) > 1 else targets[0]
+    role = role_for(stack, target)
+    variables = {"aws:PrincipalTag/tenant": str(tenant.id)}
+    granted = set().union(*(iam.allowed_resources(doc, "rds-db:connect", variables) for doc in inline_policies(stack, role)))
+    session = iam.allowed_resources(json.loads(session_policy(tenant, target)), "rds-db:connect")
+    return role, target, granted & session
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_every_tenant_reaches_exactly_its_own_user_and_no_other(stack, side):
+    function_role = access_function(stack, side).body["role"]
+    crossings = pairs = 0
+    allowed = {}
+    for tenant in all_tenants(TENANTS):
+        role, target, resources = effective_connect(stack, side, tenant)
+        trust = iam.document(role.body["assume_role_policy"])
+        tags = {tag["Key"]: tag["Value"] for tag in session_tags(tenant)}
+        context = {"aws:PrincipalArn": function_role, "aws:TagKeys": list(tags),
+                   **{f"aws:RequestTag/{k}": v for k, v in tags.items()}}
+        assert iam.trust_allows(trust, "sts:AssumeRole", function_role, context), tenant
+        assert iam.trust_allows(trust, "sts:TagSession", function_role, context), tenant
+        assert resources == {target.db_user_arn(tenant)}, tenant
+        assert all(r.endswith(f"/user{tenant.id}") for r in resources)
+        allowed[tenant.id] = resources
+    for i in allowed:
+        for j in allowed:
+            if i != j:
+                pairs += 1
+                crossings += any(r.endswith(f"/user{j}") for r in allowed[i])
+    assert (pairs, crossings) == (TENANTS * (TENANTS - 1), 0)
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_tenant_roles_refuse_untagged_other_callers_and_extra_tags(stack, side):
+    function_role = access_function(stack, side).body["role"]
+    role = role_for(stack, targets_of(stack, side)[0])
+    trust = iam.document(role.body["assume_role_policy"])
+    base = {"aws:PrincipalArn": function_role, "aws:TagKeys": ["tenant"], "aws:RequestTag/tenant": "7"}
+    assert iam.trust_allows(trust, "sts:AssumeRole", function_role, base)
+    untagged = {"aws:PrincipalArn": function_role}
+    assert not iam.trust_allows(trust, "sts:AssumeRole", function_role, untagged)
+    extra_tag = {**base, "aws:TagKeys": ["tenant", "admin"]}
+    assert not iam.trust_allows(trust, "sts:TagSession", function_role, extra_tag)
+    other = "${aws_iam_role.someone_else.arn}"
+    assert not iam.trust_allows(trust, "sts:AssumeRole", other, {**base, "aws:PrincipalArn": other})
+
+
+def test_no_policy_grants_connect_to_every_db_user(default_synth):
+    for name in default_synth.stack_names:
+        stack = default_synth.stack(name)
+        documents = [r.body["policy"] for r in stack.resources("aws_iam_role_policy")]
+        documents += [r.body["assume_role_policy"] for r in stack.resources("aws_iam_role")]
+        for text in documents:
+            for statement in iam.statements(iam.document(text)):
+                if "rds-db:connect" in iam.as_list(statement.get("Action", [])):
+                    for resource in iam.as_list(statement["Resource"]):
+                        assert not re.search(r"dbuser:(\*|[^/]*/\*)", resource), resource
+                        assert "${aws:PrincipalTag/tenant}" in resource
+
+
+@pytest.mark.parametrize(("side", "ca"), [("proxy", "amazon-root-ca.pem"), ("no_proxy", "rds-ca.pem")])
+def test_access_functions_are_private_traced_and_bounded(stack, side, ca):
+    function = access_function(stack, side)
+    body, env = function.body, function.body["environment"]["variables"]
+    assert body["tracing_config"]["mode"] == "Active"
+    assert body["timeout"] < 29 and body["memory_size"] == 512
+    assert body["reserved_concurrent_executions"] == -1
+    assert env["CA_BUNDLE"].endswith(ca)
+    assert env["TENANT_COUNT"] == str(TENANTS) and int(env["MAX_TENANT_CONNECTIONS"]) >= 1
+    private = {s.ref("id") for s in stack.under(side) if s.type == "aws_subnet" and s.body["tags"]["tier"] == "private"}
+    assert set(body["vpc_config"]["subnet_ids"]) == private
+
+
+def test_access_functions_connect_to_the_reader_endpoints(stack):
+    [endpoint] = stack.resources("aws_db_proxy_endpoint")
+    assert targets_of(stack, "proxy")[0].endpoint == endpoint.ref("endpoint")
+    [cluster] = [c for c in stack.under("no_proxy") if c.type == "aws_rds_cluster"]
+    assert targets_of(stack, "no_proxy")[0].endpoint == cluster.ref("reader_endpoint")
+    assert targets_of(stack, "no_proxy")[0].resource_id == cluster.ref("cluster_resource_id")
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_access_function_may_only_assume_its_tenant_roles(stack, side):
+    function = access_function(stack, side)
+    role_ref = function.body["role"].replace(".arn}", ".id}")
+    statements = [s for p in stack.resources("aws_iam_role_policy") if p.body["role"] == role_ref
+                  for s in iam.statements(iam.document(p.body["policy"]))]
+    assert statements and all(set(s["Action"]) == {"sts:AssumeRole", "sts:TagSession"} for s in statements)
+    roles = {role_for(stack, t).ref("arn") for t in targets_of(stack, side)}
+    assert {s["Resource"] for s in statements} == roles
+
+
+# ---- the API ---------------------------------------------------------------------------------
+
+def api_parts(stack):
+    return {r.type: r for r in stack.under("load_test/api") if r.type != "aws_api_gateway_stage"}
+
+
+def test_api_is_private_behind_the_load_test_endpoint(stack):
+    [api] = stack.resources("aws_api_gateway_rest_api")
+    [endpoint] = [e for e in stack.under("load_test") if e.type == "aws_vpc_endpoint"]
+    assert endpoint.body["service_name"].endswith(".execute-api")
+    assert api.body["endpoint_configuration"]["types"] == ["PRIVATE"]
+    assert api.body["endpoint_configuration"]["vpc_endpoint_ids"] == [endpoint.ref("id")]
+    [policy] = stack.resources("aws_api_gateway_rest_api_policy")
+    statements = {s["Sid"]: s for s in iam.statements(iam.document(policy.body["policy"]))}
+    assert statements["InvokeFromTheLoadTestVpc"]["Condition"] == {"StringEquals": {"aws:SourceVpce": endpoint.ref("id")}}
+    assert statements["DenyEveryoneElse"]["Effect"] == "Deny"
+
+
+def test_get_requires_the_tenant_parameter_through_a_validator(stack):
+    [method] = stack.resources("aws_api_gateway_method")
+    [validator] = stack.resources("aws_api_gateway_request_validator")
+    assert method.body["http_method"] == "GET"
+    assert method.body["request_parameters"] == {"method.request.querystring.tenant": True}
+    assert method.body["request_validator_id"] == validator.ref("id")
+    assert validator.body["validate_request_parameters"] is True
+
+
+def test_each_stage_routes_to_its_function_with_tracing_and_json_access_logs(stack):
+    [integration] = stack.resources("aws_api_gateway_integration")
+    assert integration.body["type"] == "AWS_PROXY"
+    assert "function:${stageVariables.function}/invocations" in integration.body["uri"].replace("$${", "${")
+    stages = {s.body["stage_name"]: s for s in stack.resources("aws_api_gateway_stage")}
+    assert set(stages) == {"proxy_stage", "no_proxy_stage"}
+    for stage_name, side in (("proxy_stage", "proxy"), ("no_proxy_stage", "no_proxy")):
+        stage = stages[stage_name]
+        assert stage.body["variables"]["function"] == access_function(stack, side).ref("function_name")
+        assert stage.body["xray_tracing_enabled"] is True
+        line = re.sub(r"\$context\.[A-Za-z.]+", "sample-value", stage.body["access_log_settings"]["format"])
+        assert set(json.loads(line)) >= {"requestId", "status", "stage", "integrationLatency"}
+
+
+def test_stage_throttling_and_permissions_are_scoped(stack):
+    settings = stack.resources("aws_api_gateway_method_settings")
+    assert len(settings) == 2
+    for setting in settings:
+        assert setting.body["settings"]["throttling_rate_limit"] == 1000
+        assert setting.body["settings"]["throttling_burst_limit"] == 2000
+    [api] = stack.resources("aws_api_gateway_rest_api")
+    permissions = {p.body["source_arn"]: p for p in stack.resources("aws_lambda_permission")}
+    for stage_name, side in (("proxy_stage", "proxy"), ("no_proxy_stage", "no_proxy")):
+        permission = permissions[f"{api.ref('execution_arn')}/{stage_name}/GET/"]
+        assert permission.body["function_name"] == access_function(stack, side).ref("function_name")
+        assert permission.body["principal"] == "apigateway.amazonaws.com"
+
+
+def test_outputs_name_the_api_functions_and_logs(stack):
+    outputs = stack.outputs
+    for key in ("api_url", "api_proxy_stage_url", "api_no_proxy_stage_url", "api_access_log_groups",
+                "proxy_access_function_name", "no_proxy_access_function_name"):
+        assert key in outputs
+
+
+def test_without_the_load_test_the_proxy_access_function_remains(proxy_only_synth):
+    stack = proxy_only_synth.stack()
+    assert access_function(stack, "proxy")
+    assert not stack.resources("aws_api_gateway_rest_api")
+
+
+@pytest.fixture(scope="module")
+def regional(tmp_path_factory):
+    return synthesize(tmp_path_factory.mktemp("regional"), {"api_endpoint_type": "REGIONAL", "tenant_count": 2}).stack()
+
+
+def test_regional_api_admits_only_the_load_test_nat_address(regional):
+    [api] = regional.resources("aws_api_gateway_rest_api")
+    assert api.body["endpoint_configuration"]["types"] == ["REGIONAL"]
+    assert not [e for e in regional.under("load_test") if e.type == "aws_vpc_endpoint"]
+    [policy] = regional.resources("aws_api_gateway_rest_api_policy")
+    allow = next(iam.statements(iam.document(policy.body["policy"])))
+    [eip] = [e for e in regional.under("load_test") if e.type == "aws_eip"]
+    assert allow["Condition"] == {"IpAddress": {"aws:SourceIp": f"{eip.ref('public_ip')}/32"}}
