@@ -12,8 +12,11 @@ PIPENV_VERSION := 2026.10.3
 CDKTF_DIR := .tools/cdktf-cli
 CDKTF := $(CDKTF_DIR)/node_modules/.bin/cdktf
 PYTEST_ARGS ?=
+PY_SOURCES := main.py constructs_lib lambda tests
+RUFF_FORMAT_ARGS := --line-length 120 --target-version py311
+RUFF_ARGS := $(RUFF_FORMAT_ARGS) --select E,F,W,B,UP,SIM,I
 
-.PHONY: setup test-tools synth test bench bench-seed deploy-state deploy destroy
+.PHONY: setup test-tools synth test lint bench bench-seed bench-access deploy-state deploy destroy
 
 setup: .venv/.synced $(CDKTF)
 
@@ -51,6 +54,10 @@ bench: setup
 bench-seed: setup test-tools
 	pipenv run python -m tests.benchmarks.seed_benchmark
 
+## Access latency: warm function versus the original per-request design and a bare query.
+bench-access: setup test-tools
+	pipenv run python -m tests.benchmarks.access_benchmark
+
 ## With real AWS credentials: create the state bucket once, then the stack; destroy when done.
 deploy-state: setup
 	$(CDKTF) deploy state-bootstrap
@@ -61,3 +68,8 @@ deploy: setup
 
 destroy: setup
 	$(CDKTF) destroy rds-proxy-load-test
+
+## Lint and format check (the test suite runs the same check).
+lint: setup
+	pipenv run ruff check $(RUFF_ARGS) $(PY_SOURCES)
+	pipenv run ruff format --check $(RUFF_FORMAT_ARGS) $(PY_SOURCES)

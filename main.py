@@ -176,8 +176,14 @@ add_outputs(
     "proxy",
     {
         "proxy_names": ([p.proxy.name for p in proxies], "proxy: RDS Proxy names, by shard"),
-        "proxy_reader_endpoints": ([p.reader_endpoint.endpoint for p in proxies], "proxy: READ_ONLY endpoints, by shard"),
-        "tenant_secret_prefix": (tenant_secret_prefix(settings.name_prefix), "proxy: name prefix of the tenant secrets"),
+        "proxy_reader_endpoints": (
+            [p.reader_endpoint.endpoint for p in proxies],
+            "proxy: READ_ONLY endpoints, by shard",
+        ),
+        "tenant_secret_prefix": (
+            tenant_secret_prefix(settings.name_prefix),
+            "proxy: name prefix of the tenant secrets",
+        ),
         "access_function_name": (proxy_access.function.function.function_name, "proxy: access function name"),
     },
 )

@@ -97,10 +97,22 @@ class AccessApi(Construct):
             "policy",
             rest_api_id=self.api.id,
             policy=policy_json(
-                {"Sid": "InvokeFromTheLoadTestVpc", "Effect": "Allow", "Principal": "*",
-                 "Action": "execute-api:Invoke", "Resource": invoke_arn, "Condition": caller},
-                {"Sid": "DenyEveryoneElse", "Effect": "Deny", "Principal": "*",
-                 "Action": "execute-api:Invoke", "Resource": invoke_arn, "Condition": not_caller},
+                {
+                    "Sid": "InvokeFromTheLoadTestVpc",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "execute-api:Invoke",
+                    "Resource": invoke_arn,
+                    "Condition": caller,
+                },
+                {
+                    "Sid": "DenyEveryoneElse",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "execute-api:Invoke",
+                    "Resource": invoke_arn,
+                    "Condition": not_caller,
+                },
             ),
         )
         validator = ApiGatewayRequestValidator(
@@ -135,8 +147,9 @@ class AccessApi(Construct):
             # A deployment is a snapshot: take a new one whenever what it snapshots changes.
             triggers={
                 "redeployment": Fn.sha1(
-                    Fn.jsonencode([method.request_parameters, method.request_validator_id, integration.uri,
-                                   policy.policy])
+                    Fn.jsonencode(
+                        [method.request_parameters, method.request_validator_id, integration.uri, policy.policy]
+                    )
                 )
             },
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
@@ -188,9 +201,7 @@ class AccessApi(Construct):
             )
             self.stages[stage_name] = stage
             self.log_groups[stage_name] = log_group
-        outputs = {
-            f"{stage}_url": (self.stages[stage].invoke_url, f"API URL of {stage}") for stage in props.stages
-        }
+        outputs = {f"{stage}_url": (self.stages[stage].invoke_url, f"API URL of {stage}") for stage in props.stages}
         outputs["access_log_groups"] = ([g.name for g in self.log_groups.values()], "API access log groups")
         outputs["url"] = (
             f"https://{self.api.id}.execute-api.{stack.region}.{stack.dns_suffix}",

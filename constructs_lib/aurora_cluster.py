@@ -50,9 +50,7 @@ class AuroraCluster(Construct):
         self.security_group = props.network.security_group(
             self, "db_sg", f"{props.name}-aurora", f"Aurora MySQL of {props.name}: {MYSQL_PORT} from its callers only"
         )
-        subnet_group = DbSubnetGroup(
-            self, "subnets", name=props.name, subnet_ids=props.network.private_subnet_ids
-        )
+        subnet_group = DbSubnetGroup(self, "subnets", name=props.name, subnet_ids=props.network.private_subnet_ids)
         parameters = RdsClusterParameterGroup(
             self,
             "parameters",

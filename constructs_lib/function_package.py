@@ -63,7 +63,7 @@ def write_reproducible_zip(files: Mapping[str, bytes], destination: Path) -> str
 def amazon_root_cas() -> bytes:
     """Amazon Root CA 1-4 from certifi's Mozilla bundle (pinned and hash-checked by Pipfile.lock)."""
     blocks = Path(certifi.where()).read_text().split("\n\n")
-    chosen = [block.strip() for block in blocks if "# Label: \"Amazon Root CA" in block]
+    chosen = [block.strip() for block in blocks if '# Label: "Amazon Root CA' in block]
     if len(chosen) != 4:
         raise RuntimeError(f"expected Amazon Root CA 1-4 in {certifi.where()}, found {len(chosen)}")
     return ("\n\n".join(chosen) + "\n").encode()
@@ -98,10 +98,28 @@ def dependency_files() -> dict[str, bytes]:
         BUILD_DIR.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(dir=BUILD_DIR, prefix="deps-building-"))
         result = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-             "--target", str(scratch / "python"), "--platform", PIP_PLATFORM, "--implementation", "cp",
-             "--python-version", RUNTIME.removeprefix("python"), "--only-binary=:all:", "-r", str(REQUIREMENTS)],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-compile",
+                "--target",
+                str(scratch / "python"),
+                "--platform",
+                PIP_PLATFORM,
+                "--implementation",
+                "cp",
+                "--python-version",
+                RUNTIME.removeprefix("python"),
+                "--only-binary=:all:",
+                "-r",
+                str(REQUIREMENTS),
+            ],
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             shutil.rmtree(scratch, ignore_errors=True)

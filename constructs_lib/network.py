@@ -115,7 +115,9 @@ class Network(Construct):
 
     def _route_table(self, kind: str, subnets: list[Subnet], **default_route: str) -> None:
         table = RouteTable(self, f"{kind}_rt", vpc_id=self.vpc.id, tags={"Name": f"{self.props.name}-{kind}"})
-        Route(self, f"{kind}_default_route", route_table_id=table.id, destination_cidr_block="0.0.0.0/0", **default_route)
+        Route(
+            self, f"{kind}_default_route", route_table_id=table.id, destination_cidr_block="0.0.0.0/0", **default_route
+        )
         for i, subnet in enumerate(subnets):
             RouteTableAssociation(self, f"{kind}_rt_{i}", route_table_id=table.id, subnet_id=subnet.id)
 
@@ -173,7 +175,9 @@ class Network(Construct):
         if self._endpoint_sg is None:
             self._endpoint_sg = self.security_group(
                 self,
-                "endpoint_sg", f"{self.props.name}-endpoints", "HTTPS from inside the VPC to its interface endpoints"
+                "endpoint_sg",
+                f"{self.props.name}-endpoints",
+                "HTTPS from inside the VPC to its interface endpoints",
             )
             VpcSecurityGroupIngressRule(
                 self,

@@ -72,9 +72,7 @@ class Settings(BaseModel):
         200,
         description=f"Number of tenants; every {MAX_TENANTS_PER_PROXY} tenants get their own RDS Proxy.",
         ge=1,
-        **_allowed(
-            f"1..{MAX_TENANTS_PER_PROXY} x rds_proxy_quota (one proxy holds {MAX_TENANTS_PER_PROXY} secrets)"
-        ),
+        **_allowed(f"1..{MAX_TENANTS_PER_PROXY} x rds_proxy_quota (one proxy holds {MAX_TENANTS_PER_PROXY} secrets)"),
     )
     rds_proxy_quota: int = Field(
         DEFAULT_RDS_PROXY_QUOTA,
@@ -194,7 +192,7 @@ class Settings(BaseModel):
     )
     rds_ca_bundle: str = Field(
         "",
-        description="Local PEM file of the RDS CA bundle, packaged with the functions that verify Aurora's certificate.",
+        description="Local PEM file of the RDS CA bundle, packaged with the functions that verify Aurora.",
         **_allowed("empty (synth only; deploying needs it), or a readable PEM file of CA certificates"),
     )
     state_bucket: str = Field(
@@ -326,13 +324,9 @@ def _message(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def from_sources(
-    context: Mapping[str, Any], environ: Mapping[str, str], overrides: Mapping[str, str]
-) -> Settings:
+def from_sources(context: Mapping[str, Any], environ: Mapping[str, str], overrides: Mapping[str, str]) -> Settings:
     """Merge the three sources over the defaults and validate; raise SettingsError on any fault."""
-    from_env = {
-        key[len(ENV_PREFIX):].lower(): value for key, value in environ.items() if key.startswith(ENV_PREFIX)
-    }
+    from_env = {key[len(ENV_PREFIX) :].lower(): value for key, value in environ.items() if key.startswith(ENV_PREFIX)}
     try:
         return Settings.model_validate({**context, **from_env, **overrides})
     except ValidationError as error:

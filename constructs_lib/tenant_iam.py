@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from constructs_lib.aws import IamRole, IamRolePolicy
-from constructs_lib.vpc_function import VpcFunction
 from constructs_lib.platform import AwsStack, policy_json
 from constructs_lib.tenancy import DB_USER_PREFIX, TENANT_TAG, db_user_arn, db_user_arn_prefix
+from constructs_lib.vpc_function import VpcFunction
 
 SESSION_SECONDS = 3600
 # The DB user a tenant-tagged session stands for; "$$" keeps Terraform from reading "${...}".

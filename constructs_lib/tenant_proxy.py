@@ -73,13 +73,15 @@ class TenantProxy(Construct):
             enable_key_rotation=True,
             deletion_window_in_days=7,
         )
-        KmsAlias(self, "secrets_key_alias", name=f"alias/{props.name}-tenant-secrets", target_key_id=self.secrets_key.key_id)
+        KmsAlias(
+            self, "secrets_key_alias", name=f"alias/{props.name}-tenant-secrets", target_key_id=self.secrets_key.key_id
+        )
         self.secrets = {
             tenant: SecretsmanagerSecret(
                 self,
                 f"tenant_secret_{tenant.id}",
                 name=tenant.secret_name(props.name_prefix),
-                description=f"Proxy credentials of tenant {tenant.id} ({tenant.db_user}); value set by the seeding function",
+                description=f"Proxy login of tenant {tenant.id} ({tenant.db_user}); the seeding function sets it",
                 kms_key_id=self.secrets_key.arn,
                 # Names are reused when a load-test deployment is destroyed and made again.
                 recovery_window_in_days=0,
@@ -87,9 +89,7 @@ class TenantProxy(Construct):
             )
             for tenant in props.tenants
         }
-        self.secret_arn_pattern = stack.arn(
-            "secretsmanager", f"secret:{tenant_secret_prefix(props.name_prefix)}*"
-        )
+        self.secret_arn_pattern = stack.arn("secretsmanager", f"secret:{tenant_secret_prefix(props.name_prefix)}*")
         self.security_group = props.network.security_group(
             self, "proxy_sg", props.name, f"RDS Proxy of {props.name}: {MYSQL_PORT} from the access function only"
         )
@@ -174,7 +174,9 @@ class TenantProxy(Construct):
                         "Effect": "Allow",
                         "Action": "kms:Decrypt",
                         "Resource": self.secrets_key.arn,
-                        "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.dns_suffix}"}},
+                        "Condition": {
+                            "StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.dns_suffix}"}
+                        },
                     },
                 )
             },

@@ -14,16 +14,16 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import db
 import pymysql
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
-import db
-from constructs_lib.tenancy import Tenant
 from tenant_access import IamAuthTokens, ShardTarget, TenantCredentialSource
 from tenant_data import PasswordSource, TenantData
 from tenant_request import BadRequest, tenant_from_event
+
+from constructs_lib.tenancy import Tenant
 
 logger = Logger()
 tracer = Tracer()
@@ -103,7 +103,8 @@ def read_rows(tenant: Tenant) -> dict[str, Any]:
         rows = tenant_data().random_rows(tenant)
     except pymysql.MySQLError as error:
         logger.warning(
-            "database failure", extra={"error_class": type(error).__name__, "mysql_errno": error.args[0] if error.args else None},
+            "database failure",
+            extra={"error_class": type(error).__name__, "mysql_errno": error.args[0] if error.args else None},
         )
         return respond(503, {"error": "database_unavailable"})
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:

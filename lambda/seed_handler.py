@@ -11,15 +11,15 @@ import functools
 import os
 
 import boto3
+import db
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field, model_validator
-
-import db
-from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY, Tenant
 from seeding import IamAuthenticatedUser, PasswordInSecretUser, TenantSeeder, UserIdentity
 from tenant_secrets import SecretsManagerStore
+
+from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY, Tenant
 
 logger = Logger(service="tenant-seeding")
 tracer = Tracer(service="tenant-seeding")

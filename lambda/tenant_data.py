@@ -7,14 +7,15 @@ and a dead one is replaced once. Any other failure closes the connection before 
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 from typing import Protocol
 
 import pymysql
+from tenant_access import BoundedCache, ShardTarget
 
 from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, VALUE_COLUMNS, Tenant
-from tenant_access import BoundedCache, ShardTarget
 
 ROWS_PER_REQUEST = 5
 # Client-side "connection is gone" errors: server gone away, lost during query, lost at handshake.
@@ -35,10 +36,8 @@ Connector = Callable[..., pymysql.connections.Connection]
 
 
 def _close_quietly(connection: pymysql.connections.Connection) -> None:
-    try:
+    with contextlib.suppress(pymysql.Error):  # already closed or broken: nothing left to release
         connection.close()
-    except pymysql.Error:
-        pass  # already closed or broken: nothing left to release
 
 
 class TenantData:

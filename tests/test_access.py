@@ -11,13 +11,11 @@ import datetime
 import json
 from urllib.parse import parse_qs, urlparse
 
+import access_handler
 import boto3
 import pymysql
 import pytest
 from moto import mock_aws
-
-import access_handler
-from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, Tenant, all_tenants
 from seeding import PasswordInSecretUser, TenantSeeder
 from tenant_access import (
     CREDENTIAL_REFRESH_MARGIN_SECONDS,
@@ -27,6 +25,8 @@ from tenant_access import (
     session_policy,
     session_tags,
 )
+
+from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, Tenant, all_tenants
 from tests.support.access_harness import CountingSts, NativePasswordAfterAssumeRole
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.mariadb import MASTER_PASSWORD, MASTER_USER
@@ -40,7 +40,7 @@ DB_USER_ARN_PREFIX = "arn:aws:rds-db:us-east-1:123456789012:dbuser:"
 
 class Clock:
     def __init__(self):
-        self.now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+        self.now = datetime.datetime.now(datetime.UTC).timestamp()
 
     def __call__(self):
         return self.now
@@ -62,16 +62,26 @@ def function(seeded, monkeypatch):
     """The handler configured as the stack configures it, with the seams above."""
     server, store = seeded
     for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1",
-        "DB_ENDPOINTS": server.host, "DB_PORT": str(server.port), "DB_RESOURCE_IDS": "prx-0123456789abcdef0",
-        "TENANT_ROLE_ARN": ROLE_ARN, "DB_USER_ARN_PREFIX": DB_USER_ARN_PREFIX, "CA_BUNDLE": str(server.pki.ca_file),
-        "TENANT_COUNT": str(TENANTS), "MAX_TENANT_CONNECTIONS": str(MAX_CONNECTIONS),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "DB_ENDPOINTS": server.host,
+        "DB_PORT": str(server.port),
+        "DB_RESOURCE_IDS": "prx-0123456789abcdef0",
+        "TENANT_ROLE_ARN": ROLE_ARN,
+        "DB_USER_ARN_PREFIX": DB_USER_ARN_PREFIX,
+        "CA_BUNDLE": str(server.pki.ca_file),
+        "TENANT_COUNT": str(TENANTS),
+        "MAX_TENANT_CONNECTIONS": str(MAX_CONNECTIONS),
     }.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
         sts = CountingSts(boto3.client("sts", region_name="us-east-1"))
-        data = access_handler.build_tenant_data(NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "access"))
+        data = access_handler.build_tenant_data(
+            NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "access")
+        )
         monkeypatch.setattr(access_handler, "tenant_data", lambda: data)
 
         def call(event):
@@ -85,8 +95,14 @@ def function(seeded, monkeypatch):
 
 
 def request(tenant: object) -> dict:
-    return {"resource": "/", "path": "/", "httpMethod": "GET", "queryStringParameters": {"tenant": tenant},
-            "multiValueQueryStringParameters": {"tenant": [tenant]}, "requestContext": {"requestId": "r-1"}}
+    return {
+        "resource": "/",
+        "path": "/",
+        "httpMethod": "GET",
+        "queryStringParameters": {"tenant": tenant},
+        "multiValueQueryStringParameters": {"tenant": [tenant]},
+        "requestContext": {"requestId": "r-1"},
+    }
 
 
 def rows_in_database(server, tenant, ids):
@@ -105,17 +121,55 @@ def test_valid_tenants_get_five_of_their_own_rows(function):
 
 
 MALFORMED_EVENTS = [
-    None, [], "tenant=1", 42, {}, {"queryStringParameters": None}, {"queryStringParameters": {}},
-    {"queryStringParameters": "tenant=1"}, {"queryStringParameters": ["1"]},
-    {"queryStringParameters": {"Tenant": "1"}}, {"queryStringParameters": {"tenant": None}},
-    {"queryStringParameters": {"tenant": 1}}, {"queryStringParameters": {"tenant": ["1"]}},
+    None,
+    [],
+    "tenant=1",
+    42,
+    {},
+    {"queryStringParameters": None},
+    {"queryStringParameters": {}},
+    {"queryStringParameters": "tenant=1"},
+    {"queryStringParameters": ["1"]},
+    {"queryStringParameters": {"Tenant": "1"}},
+    {"queryStringParameters": {"tenant": None}},
+    {"queryStringParameters": {"tenant": 1}},
+    {"queryStringParameters": {"tenant": ["1"]}},
     {"queryStringParameters": {"tenant": "1"}, "multiValueQueryStringParameters": "x"},
     {"queryStringParameters": {"tenant": "2"}, "multiValueQueryStringParameters": {"tenant": ["1", "2"]}},
-    *({"queryStringParameters": {"tenant": value}} for value in [
-        "", " ", " 1", "1 ", "+1", "-1", "-0", "01", "00", "1.0", "1e3", "0x10", "abc", "1a", "1_0", "1,2",
-        "\u0661", "\uff11", "\u00bd", "1\x00", "1\n", "9" * 7, "9" * 10_000, str(TENANTS), "1000000",
-        "999999", "NaN", "∞", "true",
-    ]),
+    *(
+        {"queryStringParameters": {"tenant": value}}
+        for value in [
+            "",
+            " ",
+            " 1",
+            "1 ",
+            "+1",
+            "-1",
+            "-0",
+            "01",
+            "00",
+            "1.0",
+            "1e3",
+            "0x10",
+            "abc",
+            "1a",
+            "1_0",
+            "1,2",
+            "\u0661",
+            "\uff11",
+            "\u00bd",
+            "1\x00",
+            "1\n",
+            "9" * 7,
+            "9" * 10_000,
+            str(TENANTS),
+            "1000000",
+            "999999",
+            "NaN",
+            "∞",
+            "true",
+        ]
+    ),
 ]
 
 
@@ -123,8 +177,13 @@ MALFORMED_EVENTS = [
 def test_malformed_requests_get_400_with_a_json_error(function, event):
     status, body = function(event)
     assert status == 400
-    assert body["error"] in {"malformed_request", "missing_tenant", "invalid_tenant", "unknown_tenant",
-                             "ambiguous_tenant"}
+    assert body["error"] in {
+        "malformed_request",
+        "missing_tenant",
+        "invalid_tenant",
+        "unknown_tenant",
+        "ambiguous_tenant",
+    }
     assert "Traceback" not in json.dumps(body)
 
 
@@ -148,8 +207,11 @@ def test_tenant_role_is_assumed_with_its_tag_and_a_session_policy_for_its_user_o
     assert call["RoleArn"] == ROLE_ARN
     assert call["Tags"] == [{"Key": "tenant", "Value": "7"}]
     [statement] = json.loads(call["Policy"])["Statement"]
-    assert statement == {"Effect": "Allow", "Action": "rds-db:connect",
-                         "Resource": f"{DB_USER_ARN_PREFIX}prx-0123456789abcdef0/user7"}
+    assert statement == {
+        "Effect": "Allow",
+        "Action": "rds-db:connect",
+        "Resource": f"{DB_USER_ARN_PREFIX}prx-0123456789abcdef0/user7",
+    }
 
 
 def test_a_dead_connection_is_reopened(function):

@@ -62,7 +62,8 @@ def test_rds_ca_bundle_is_packaged_when_set(tmp_path):
     from tests.support.tls import make_pki
 
     pki = make_pki(tmp_path / "pki")
-    stack = synthesize(tmp_path / "out", {"create_load_test_stack": False, "tenant_count": 1,
-                                          "rds_ca_bundle": pki.ca_file}).stack()
+    stack = synthesize(
+        tmp_path / "out", {"create_load_test_stack": False, "tenant_count": 1, "rds_ca_bundle": pki.ca_file}
+    ).stack()
     with zipfile.ZipFile(io.BytesIO(asset(stack, "code.zip").read_bytes())) as archive:
         assert archive.read(function_package.RDS_CA_FILE) == pki.ca_file.read_bytes()

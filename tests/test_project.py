@@ -3,6 +3,7 @@
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -23,8 +24,19 @@ def python_files():
 
 
 def test_top_level_layout():
-    expected = {"main.py", "cdktf.json", "constructs_lib", "lambda", "loadtest", "tests", "Pipfile", "Pipfile.lock",
-                "README.md", "Makefile", ".ci"}
+    expected = {
+        "main.py",
+        "cdktf.json",
+        "constructs_lib",
+        "lambda",
+        "loadtest",
+        "tests",
+        "Pipfile",
+        "Pipfile.lock",
+        "README.md",
+        "Makefile",
+        ".ci",
+    }
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     top = {path.split("/")[0] for path in tracked} - {".gitignore", ".tools"}
     assert top <= expected
@@ -81,8 +93,14 @@ def test_cdktf_cli_synthesizes_through_cdktf_json(tmp_path):
     result = subprocess.run(
         [str(CDKTF_CLI), "synth", "--output", str(tmp_path / "out")],
         cwd=ROOT,
-        env={**os.environ, **QUIET_TOOLS_ENV, "RDSPROXY_TENANT_COUNT": "2", "RDSPROXY_CREATE_LOAD_TEST_STACK": "false",
-             "PIPENV_VENV_IN_PROJECT": "1", "CI": "1"},
+        env={
+            **os.environ,
+            **QUIET_TOOLS_ENV,
+            "RDSPROXY_TENANT_COUNT": "2",
+            "RDSPROXY_CREATE_LOAD_TEST_STACK": "false",
+            "PIPENV_VENV_IN_PROJECT": "1",
+            "CI": "1",
+        },
         capture_output=True,
         text=True,
         timeout=300,
@@ -90,3 +108,16 @@ def test_cdktf_cli_synthesizes_through_cdktf_json(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     stack = json.loads((tmp_path / "out" / "stacks" / MAIN_STACK / "cdk.tf.json").read_text())
     assert len(stack["resource"]["aws_secretsmanager_secret"]) == 2
+
+
+def test_code_is_linted_and_formatted():
+    """The same ruff check as `make lint` (settings live in the Makefile: the top level stays fixed)."""
+    makefile = (ROOT / "Makefile").read_text()
+    args = re.search(r"^RUFF_FORMAT_ARGS := (.*)$", makefile, re.M).group(1).split()
+    rules = re.search(r"^RUFF_ARGS := \$\(RUFF_FORMAT_ARGS\) (.*)$", makefile, re.M).group(1).split()
+    sources = re.search(r"^PY_SOURCES := (.*)$", makefile, re.M).group(1).split()
+    ruff = [sys.executable, "-m", "ruff"]
+    check = subprocess.run([*ruff, "check", *args, *rules, *sources], cwd=ROOT, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout[-3000:]
+    fmt = subprocess.run([*ruff, "format", "--check", *args, *sources], cwd=ROOT, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout[-3000:]

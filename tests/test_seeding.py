@@ -13,14 +13,14 @@ import json
 import random
 
 import boto3
+import db
 import pymysql
 import pytest
-from moto import mock_aws
-
-import db
 import seed_handler
-from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, Tenant, all_tenants
+from moto import mock_aws
 from seeding import MAX_VALUE, IamAuthenticatedUser, PasswordInSecretUser, TenantSeeder
+
+from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, Tenant, all_tenants
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.mariadb import MASTER_PASSWORD, MASTER_USER
 from tests.support.memory_store import MemorySecretStore
@@ -33,7 +33,11 @@ ACCESS_DENIED_TO_DATABASE = 1044
 
 def master_connect(server):
     return functools.partial(
-        db.connect, host=server.host, port=server.port, user=MASTER_USER, password=MASTER_PASSWORD,
+        db.connect,
+        host=server.host,
+        port=server.port,
+        user=MASTER_USER,
+        password=MASTER_PASSWORD,
         ca_file=str(server.pki.ca_file),
     )
 
@@ -54,8 +58,11 @@ def table_checksums(server, tenants):
 def aws(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         for key, value in {
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_DEV": "0",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_DEV": "0",
         }.items():
             patch.setenv(key, value)
         with mock_aws():
@@ -72,8 +79,12 @@ def proxy_side(mariadb_factory, aws):
         Name="rds!cluster-test", SecretString=json.dumps({"username": MASTER_USER, "password": MASTER_PASSWORD})
     )
     environment = {
-        "DB_HOST": server.host, "DB_PORT": str(server.port), "MASTER_SECRET_ARN": master["ARN"],
-        "TENANT_AUTH": "password", "NAME_PREFIX": NAME_PREFIX, "CA_BUNDLE": str(server.pki.ca_file),
+        "DB_HOST": server.host,
+        "DB_PORT": str(server.port),
+        "MASTER_SECRET_ARN": master["ARN"],
+        "TENANT_AUTH": "password",
+        "NAME_PREFIX": NAME_PREFIX,
+        "CA_BUNDLE": str(server.pki.ca_file),
     }
     with pytest.MonkeyPatch.context() as patch:
         for key, value in environment.items():
@@ -125,12 +136,12 @@ def test_secrets_hold_what_the_proxy_needs(proxy_side):
 def test_each_user_reads_its_own_table_over_tls(proxy_side):
     server, secrets_client, _, _ = proxy_side
     for tenant in all_tenants(TENANTS):
-        with server.connect(tenant.db_user, tenant_password(secrets_client, tenant), tenant.database) as connection:
-            with connection.cursor() as cursor:
-                cursor.execute(f"SELECT COUNT(*) FROM `{TENANT_TABLE}`")
-                assert cursor.fetchone() == (ROWS_PER_TENANT,)
-                cursor.execute("SHOW STATUS LIKE 'Ssl_cipher'")
-                assert cursor.fetchone()[1]
+        password = tenant_password(secrets_client, tenant)
+        with server.connect(tenant.db_user, password, tenant.database) as connection, connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM `{TENANT_TABLE}`")
+            assert cursor.fetchone() == (ROWS_PER_TENANT,)
+            cursor.execute("SHOW STATUS LIKE 'Ssl_cipher'")
+            assert cursor.fetchone()[1]
 
 
 def test_no_tenant_has_any_privilege_on_another_tenants_database(proxy_side):
@@ -212,8 +223,10 @@ def test_one_failing_tenant_is_reported_and_never_looks_complete(mariadb_factory
     with server.connect() as connection, connection.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE `{broken.database}`")
         # A stray column without default: inserting the tenant's rows fails in strict mode.
-        cursor.execute(f"CREATE TABLE `{broken.database}`.`{TENANT_TABLE}` (ID INT PRIMARY KEY, A INT, B INT, "
-                       "C INT, D INT, E INT, stray INT NOT NULL)")
+        cursor.execute(
+            f"CREATE TABLE `{broken.database}`.`{TENANT_TABLE}` (ID INT PRIMARY KEY, A INT, B INT, "
+            "C INT, D INT, E INT, stray INT NOT NULL)"
+        )
     store = MemorySecretStore(failing={Tenant(3).secret_name(NAME_PREFIX)})
     report = seeder(server, store).seed(all_tenants(10))
     assert sorted(report.failed) == [3, 7]
@@ -244,8 +257,12 @@ def test_handler_raises_with_the_failed_tenant_ids(mariadb_factory, aws, monkeyp
         Name="rds!cluster-failing", SecretString=json.dumps({"username": MASTER_USER, "password": MASTER_PASSWORD})
     )
     for key, value in {
-        "DB_HOST": server.host, "DB_PORT": str(server.port), "MASTER_SECRET_ARN": master["ARN"],
-        "TENANT_AUTH": "password", "NAME_PREFIX": "missing-secrets", "CA_BUNDLE": str(server.pki.ca_file),
+        "DB_HOST": server.host,
+        "DB_PORT": str(server.port),
+        "MASTER_SECRET_ARN": master["ARN"],
+        "TENANT_AUTH": "password",
+        "NAME_PREFIX": "missing-secrets",
+        "CA_BUNDLE": str(server.pki.ca_file),
     }.items():
         monkeypatch.setenv(key, value)
     # No tenant secrets exist under this prefix, so writing each tenant's password fails.
@@ -275,7 +292,12 @@ def test_connections_verify_the_server_certificate(mariadb_factory, tmp_path):
     server = mariadb_factory()
     stranger = make_pki(tmp_path / "other-ca")
     with pytest.raises(pymysql.err.OperationalError) as refused:
-        db.connect(host=server.host, port=server.port, user=MASTER_USER, password=MASTER_PASSWORD,
-                   ca_file=str(stranger.ca_file))
+        db.connect(
+            host=server.host,
+            port=server.port,
+            user=MASTER_USER,
+            password=MASTER_PASSWORD,
+            ca_file=str(stranger.ca_file),
+        )
     assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
     assert db.tls_context(str(server.pki.ca_file)) is db.tls_context(str(server.pki.ca_file))

@@ -6,9 +6,9 @@ import json
 import re
 
 import pytest
-
-from constructs_lib.tenancy import Tenant, all_tenants
 from tenant_access import ShardTarget, session_policy, session_tags
+
+from constructs_lib.tenancy import all_tenants
 from tests.support import iam
 from tests.support.synth import synthesize
 
@@ -27,16 +27,23 @@ def role_named(stack, name):
 
 
 def inline_policies(stack, role):
-    return [iam.document(p.body["policy"]) for p in stack.resources("aws_iam_role_policy")
-            if p.body["role"] == role.ref("id")]
+    return [
+        iam.document(p.body["policy"])
+        for p in stack.resources("aws_iam_role_policy")
+        if p.body["role"] == role.ref("id")
+    ]
 
 
 def targets_of(stack, side):
     """The shard targets the function builds from its environment, as the Lambda code does."""
     env = access_function(stack, side).body["environment"]["variables"]
     endpoints, ids = env["DB_ENDPOINTS"].split(","), env["DB_RESOURCE_IDS"].split(",")
-    return [ShardTarget(endpoint, env["TENANT_ROLE_ARN"].replace("{shard}", str(index)), env["DB_USER_ARN_PREFIX"], resource_id)
-            for index, (endpoint, resource_id) in enumerate(zip(endpoints, ids, strict=True))]
+    return [
+        ShardTarget(
+            endpoint, env["TENANT_ROLE_ARN"].replace("{shard}", str(index)), env["DB_USER_ARN_PREFIX"], resource_id
+        )
+        for index, (endpoint, resource_id) in enumerate(zip(endpoints, ids, strict=True))
+    ]
 
 
 def role_for(stack, target):
@@ -50,7 +57,9 @@ def effective_connect(stack, side, tenant):
     target = targets[tenant.shard] if len(targets) > 1 else targets[0]
     role = role_for(stack, target)
     variables = {"aws:PrincipalTag/tenant": str(tenant.id)}
-    granted = set().union(*(iam.allowed_resources(doc, "rds-db:connect", variables) for doc in inline_policies(stack, role)))
+    granted = set().union(
+        *(iam.allowed_resources(doc, "rds-db:connect", variables) for doc in inline_policies(stack, role))
+    )
     session = iam.allowed_resources(json.loads(session_policy(tenant, target)), "rds-db:connect")
     return role, target, granted & session
 
@@ -64,8 +73,11 @@ def test_every_tenant_reaches_exactly_its_own_user_and_no_other(stack, side):
         role, target, resources = effective_connect(stack, side, tenant)
         trust = iam.document(role.body["assume_role_policy"])
         tags = {tag["Key"]: tag["Value"] for tag in session_tags(tenant)}
-        context = {"aws:PrincipalArn": function_role, "aws:TagKeys": list(tags),
-                   **{f"aws:RequestTag/{k}": v for k, v in tags.items()}}
+        context = {
+            "aws:PrincipalArn": function_role,
+            "aws:TagKeys": list(tags),
+            **{f"aws:RequestTag/{k}": v for k, v in tags.items()},
+        }
         assert iam.trust_allows(trust, "sts:AssumeRole", function_role, context), tenant
         assert iam.trust_allows(trust, "sts:TagSession", function_role, context), tenant
         assert resources == {target.db_user_arn(tenant)}, tenant
@@ -132,14 +144,19 @@ def test_access_functions_connect_to_the_reader_endpoints(stack):
 def test_access_function_may_only_assume_its_tenant_roles(stack, side):
     function = access_function(stack, side)
     role_ref = function.body["role"].replace(".arn}", ".id}")
-    statements = [s for p in stack.resources("aws_iam_role_policy") if p.body["role"] == role_ref
-                  for s in iam.statements(iam.document(p.body["policy"]))]
+    statements = [
+        s
+        for p in stack.resources("aws_iam_role_policy")
+        if p.body["role"] == role_ref
+        for s in iam.statements(iam.document(p.body["policy"]))
+    ]
     assert statements and all(set(s["Action"]) == {"sts:AssumeRole", "sts:TagSession"} for s in statements)
     roles = {role_for(stack, t).ref("arn") for t in targets_of(stack, side)}
     assert {s["Resource"] for s in statements} == roles
 
 
 # ---- the API ---------------------------------------------------------------------------------
+
 
 def api_parts(stack):
     return {r.type: r for r in stack.under("load_test/api") if r.type != "aws_api_gateway_stage"}
@@ -153,7 +170,9 @@ def test_api_is_private_behind_the_load_test_endpoint(stack):
     assert api.body["endpoint_configuration"]["vpc_endpoint_ids"] == [endpoint.ref("id")]
     [policy] = stack.resources("aws_api_gateway_rest_api_policy")
     statements = {s["Sid"]: s for s in iam.statements(iam.document(policy.body["policy"]))}
-    assert statements["InvokeFromTheLoadTestVpc"]["Condition"] == {"StringEquals": {"aws:SourceVpce": endpoint.ref("id")}}
+    assert statements["InvokeFromTheLoadTestVpc"]["Condition"] == {
+        "StringEquals": {"aws:SourceVpce": endpoint.ref("id")}
+    }
     assert statements["DenyEveryoneElse"]["Effect"] == "Deny"
 
 
@@ -196,8 +215,14 @@ def test_stage_throttling_and_permissions_are_scoped(stack):
 
 def test_outputs_name_the_api_functions_and_logs(stack):
     outputs = stack.outputs
-    for key in ("api_url", "api_proxy_stage_url", "api_no_proxy_stage_url", "api_access_log_groups",
-                "proxy_access_function_name", "no_proxy_access_function_name"):
+    for key in (
+        "api_url",
+        "api_proxy_stage_url",
+        "api_no_proxy_stage_url",
+        "api_access_log_groups",
+        "proxy_access_function_name",
+        "no_proxy_access_function_name",
+    ):
         assert key in outputs
 
 

@@ -1,6 +1,5 @@
 """Aurora clusters: pinned, encrypted, TLS-only, RDS-managed password, 1 writer + 2 readers."""
 
-import json
 import re
 
 import pytest
@@ -62,7 +61,9 @@ def test_parameter_group_requires_tls(stack, side):
 @pytest.mark.parametrize("side", ["proxy", "no_proxy"])
 def test_cluster_lives_in_private_subnets(stack, side):
     cluster = cluster_of(stack, side)
-    [group] = [g for g in stack.resources("aws_db_subnet_group") if g.ref("name") == cluster.body["db_subnet_group_name"]]
+    [group] = [
+        g for g in stack.resources("aws_db_subnet_group") if g.ref("name") == cluster.body["db_subnet_group_name"]
+    ]
     private = {s.ref("id") for s in stack.under(side) if s.type == "aws_subnet" and s.body["tags"]["tier"] == "private"}
     assert set(group.body["subnet_ids"]) == private
 

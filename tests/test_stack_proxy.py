@@ -90,7 +90,9 @@ def test_proxy_role_reads_only_tenant_secrets_and_decrypts_only_via_secrets_mana
 def test_proxy_security_group_egress_goes_to_the_database_only(stack):
     [proxy] = stack.resources("aws_db_proxy")
     [proxy_sg] = proxy.body["vpc_security_group_ids"]
-    egress = [r for r in stack.resources("aws_vpc_security_group_egress_rule") if r.body["security_group_id"] == proxy_sg]
+    egress = [
+        r for r in stack.resources("aws_vpc_security_group_egress_rule") if r.body["security_group_id"] == proxy_sg
+    ]
     [cluster] = [c for c in stack.under("proxy") if c.type == "aws_rds_cluster"]
     assert [(r.body["referenced_security_group_id"], r.body["from_port"]) for r in egress] == [
         (cluster.body["vpc_security_group_ids"][0], 3306)

@@ -87,4 +87,7 @@ def test_each_shard_is_seeded_by_its_own_invocation(grown):
     assert ranges == [0, MAX_TENANTS_PER_PROXY]
     inputs = {json.loads(i.body["input"])["first_tenant"]: json.loads(i.body["input"]) for i in invocations}
     assert inputs[0] == {"first_tenant": 0, "last_tenant": MAX_TENANTS_PER_PROXY - 1}  # unchanged: not re-run
-    assert inputs[MAX_TENANTS_PER_PROXY] == {"first_tenant": MAX_TENANTS_PER_PROXY, "last_tenant": MAX_TENANTS_PER_PROXY}
+    assert inputs[MAX_TENANTS_PER_PROXY] == {
+        "first_tenant": MAX_TENANTS_PER_PROXY,
+        "last_tenant": MAX_TENANTS_PER_PROXY,
+    }

@@ -44,7 +44,10 @@ def test_bootstrap_stack_keeps_local_state_and_makes_a_private_versioned_encrypt
     [rule] = attached("aws_s3_bucket_server_side_encryption_configuration")["rule"]
     assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
     block = attached("aws_s3_bucket_public_access_block")
-    assert all(block[flag] is True for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
+    assert all(
+        block[flag] is True
+        for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
     [statement] = json.loads(attached("aws_s3_bucket_policy")["policy"])["Statement"]
     assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 

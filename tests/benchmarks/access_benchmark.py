@@ -14,7 +14,6 @@ Targets: warm >= 10x faster than original (median) and within 2x of bare. Exits 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import random
 import statistics
@@ -27,16 +26,16 @@ from tests.support.paths import ROOT
 
 sys.path.insert(0, str(ROOT / "lambda"))
 
+import access_handler  # noqa: E402
 import boto3  # noqa: E402
 import botocore.session  # noqa: E402
 import pymysql  # noqa: E402
 from moto import mock_aws  # noqa: E402
-
-import access_handler  # noqa: E402
-from constructs_lib.tenancy import ROWS_PER_TENANT, all_tenants  # noqa: E402
 from seeding import PasswordInSecretUser, TenantSeeder  # noqa: E402
 from tenant_access import TenantCredentialSource, session_policy, session_tags  # noqa: E402
 from tenant_data import QUERY, ROWS_PER_REQUEST  # noqa: E402
+
+from constructs_lib.tenancy import ROWS_PER_TENANT, all_tenants  # noqa: E402
 from tests.support.access_harness import NativePasswordAfterAssumeRole  # noqa: E402
 from tests.support.lambda_context import FakeLambdaContext  # noqa: E402
 from tests.support.mariadb import MASTER_PASSWORD, MASTER_USER, start_mariadb  # noqa: E402
@@ -64,8 +63,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
     count = parser.parse_args().requests
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_LOG_LEVEL": "WARNING"})
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+    )
     rng = random.Random(5)
     with tempfile.TemporaryDirectory() as scratch, mock_aws():
         server = start_mariadb(Path(scratch))
@@ -73,11 +80,18 @@ def main() -> int:
             store = MemorySecretStore()
             identity = PasswordInSecretUser(store, "bench", server.host, server.port)
             TenantSeeder(lambda: server.connect(MASTER_USER, MASTER_PASSWORD), identity).seed(all_tenants(TENANTS))
-            os.environ.update({
-                "DB_ENDPOINTS": server.host, "DB_PORT": str(server.port), "DB_RESOURCE_IDS": "prx-bench",
-                "TENANT_ROLE_ARN": ROLE_ARN, "DB_USER_ARN_PREFIX": "arn:aws:rds-db:us-east-1:123456789012:dbuser:",
-                "CA_BUNDLE": str(server.pki.ca_file), "TENANT_COUNT": str(TENANTS), "MAX_TENANT_CONNECTIONS": "16",
-            })
+            os.environ.update(
+                {
+                    "DB_ENDPOINTS": server.host,
+                    "DB_PORT": str(server.port),
+                    "DB_RESOURCE_IDS": "prx-bench",
+                    "TENANT_ROLE_ARN": ROLE_ARN,
+                    "DB_USER_ARN_PREFIX": "arn:aws:rds-db:us-east-1:123456789012:dbuser:",
+                    "CA_BUNDLE": str(server.pki.ca_file),
+                    "TENANT_COUNT": str(TENANTS),
+                    "MAX_TENANT_CONNECTIONS": "16",
+                }
+            )
             sts = boto3.client("sts", region_name="us-east-1")
             data = access_handler.build_tenant_data(
                 NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "bench")
@@ -95,15 +109,29 @@ def main() -> int:
             botocore_session = botocore.session.get_session()
 
             def original():
-                credentials = sts.assume_role(RoleArn=ROLE_ARN, RoleSessionName="tenant", Policy=session_policy(tenant, target),
-                                              Tags=session_tags(tenant))["Credentials"]
+                credentials = sts.assume_role(
+                    RoleArn=ROLE_ARN,
+                    RoleSessionName="tenant",
+                    Policy=session_policy(tenant, target),
+                    Tags=session_tags(tenant),
+                )["Credentials"]
                 rds = botocore_session.create_client(
-                    "rds", region_name="us-east-1", aws_access_key_id=credentials["AccessKeyId"],
-                    aws_secret_access_key=credentials["SecretAccessKey"], aws_session_token=credentials["SessionToken"])
+                    "rds",
+                    region_name="us-east-1",
+                    aws_access_key_id=credentials["AccessKeyId"],
+                    aws_secret_access_key=credentials["SecretAccessKey"],
+                    aws_session_token=credentials["SessionToken"],
+                )
                 rds.generate_db_auth_token(target.endpoint, target.port, tenant.db_user, "us-east-1")
                 # PyMySQL given an ssl dict builds a new SSL context per connect, as the original did.
-                connection = pymysql.connect(host=server.host, port=server.port, user=tenant.db_user, password=password,
-                                             database=tenant.database, ssl={"ca": str(server.pki.ca_file)})
+                connection = pymysql.connect(
+                    host=server.host,
+                    port=server.port,
+                    user=tenant.db_user,
+                    password=password,
+                    database=tenant.database,
+                    ssl={"ca": str(server.pki.ca_file)},
+                )
                 try:
                     with connection.cursor() as cursor:
                         cursor.execute(QUERY, rng.sample(range(1, ROWS_PER_TENANT + 1), ROWS_PER_REQUEST))
@@ -136,8 +164,14 @@ def main() -> int:
     speedup = results["original per-request design"][0] / warm_median
     overhead = warm_median / results["bare query, warm TLS connection"][0]
     print(f"warm vs original: {speedup:.1f}x faster; warm vs bare query: {overhead:.2f}x")
-    missed = [t for t, bad in (("warm >= 10x faster than original", speedup < 10),
-                               ("warm within 2x of the bare query", overhead > 2)) if bad]
+    missed = [
+        t
+        for t, bad in (
+            ("warm >= 10x faster than original", speedup < 10),
+            ("warm within 2x of the bare query", overhead > 2),
+        )
+        if bad
+    ]
     print("targets:", "all met" if not missed else "MISSED: " + "; ".join(missed))
     return 1 if missed else 0
 

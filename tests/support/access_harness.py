@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tenant_access import TenantCredentialSource
+
 from tests.support.memory_store import MemorySecretStore
 
 

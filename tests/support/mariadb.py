@@ -31,7 +31,11 @@ def _binary(name: str) -> str | None:
 def unavailable() -> str | None:
     """Why no MariaDB can be started here, or None."""
     missing = [name for name in ("mariadbd", "mariadb-install-db") if _binary(name) is None]
-    return f"{', '.join(missing)} not installed (Debian package mariadb-server; `make setup` installs it)" if missing else None
+    return (
+        f"{', '.join(missing)} not installed (Debian package mariadb-server; `make setup` installs it)"
+        if missing
+        else None
+    )
 
 
 def _free_port() -> int:
@@ -58,26 +62,53 @@ class MariaDB:
     def connect(self, user: str = MASTER_USER, password: str = MASTER_PASSWORD, database: str | None = None, **kw):
         """A fresh TLS connection, certificate verified, as a given user."""
         return pymysql.connect(
-            host=self.host, port=self.port, user=user, password=password, database=database,
-            ssl=self.ssl_context(), connect_timeout=10, **kw,
+            host=self.host,
+            port=self.port,
+            user=user,
+            password=password,
+            database=database,
+            ssl=self.ssl_context(),
+            connect_timeout=10,
+            **kw,
         )
 
     def start(self) -> MariaDB:
         datadir = self.directory / "data"
         subprocess.run(
-            [_binary("mariadb-install-db"), "--no-defaults", f"--datadir={datadir}", "--user=root",
-             "--auth-root-authentication-method=socket", "--skip-test-db"],
-            check=True, capture_output=True, text=True,
+            [
+                _binary("mariadb-install-db"),
+                "--no-defaults",
+                f"--datadir={datadir}",
+                "--user=root",
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         self.port = _free_port()
         self.process = subprocess.Popen(
-            [_binary("mariadbd"), "--no-defaults", "--user=root", f"--datadir={datadir}",
-             f"--socket={self.socket_path}", f"--port={self.port}", "--bind-address=127.0.0.1",
-             f"--pid-file={self.directory / 'mysqld.pid'}", "--skip-name-resolve",
-             f"--ssl-ca={self.pki.ca_file}", f"--ssl-cert={self.pki.cert_file}", f"--ssl-key={self.pki.key_file}",
-             "--require-secure-transport=ON", "--max-connections=500", "--innodb-buffer-pool-size=256M",
-             f"--log-error={self.directory / 'error.log'}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                _binary("mariadbd"),
+                "--no-defaults",
+                "--user=root",
+                f"--datadir={datadir}",
+                f"--socket={self.socket_path}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                f"--pid-file={self.directory / 'mysqld.pid'}",
+                "--skip-name-resolve",
+                f"--ssl-ca={self.pki.ca_file}",
+                f"--ssl-cert={self.pki.cert_file}",
+                f"--ssl-key={self.pki.key_file}",
+                "--require-secure-transport=ON",
+                "--max-connections=500",
+                "--innodb-buffer-pool-size=256M",
+                f"--log-error={self.directory / 'error.log'}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         self._wait_ready()
         root = pymysql.connect(unix_socket=str(self.socket_path), user="root")

@@ -25,7 +25,7 @@ def _name(common_name: str) -> x509.Name:
 
 
 def make_pki(directory: Path, host: str = "127.0.0.1") -> TestPki:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()
