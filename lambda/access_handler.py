@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -29,20 +30,20 @@ logger = Logger()
 tracer = Tracer()
 
 
-def _split(name: str) -> list[str]:
-    return [item for item in os.environ[name].split(",") if item]
+def _split(env: Mapping[str, str], name: str) -> list[str]:
+    return [item for item in env[name].split(",") if item]
 
 
-def shard_targets() -> list[ShardTarget]:
+def shard_targets(env: Mapping[str, str]) -> list[ShardTarget]:
     """One target per proxy shard (Proxy side) or a single one (No Proxy side), from the environment.
 
     ``TENANT_ROLE_ARN`` may hold ``{shard}``: shard k's tenants assume shard k's role. (Lambda's
     environment is limited to 4 KB, so role ARNs are not listed one by one.)
     """
-    endpoints, resource_ids = _split("DB_ENDPOINTS"), _split("DB_RESOURCE_IDS")
+    endpoints, resource_ids = _split(env, "DB_ENDPOINTS"), _split(env, "DB_RESOURCE_IDS")
     if not len(endpoints) == len(resource_ids) >= 1:
         raise RuntimeError("DB_ENDPOINTS and DB_RESOURCE_IDS must list the same shards")
-    prefix, port, role = os.environ["DB_USER_ARN_PREFIX"], int(os.environ["DB_PORT"]), os.environ["TENANT_ROLE_ARN"]
+    prefix, port, role = env["DB_USER_ARN_PREFIX"], int(env["DB_PORT"]), env["TENANT_ROLE_ARN"]
     return [
         ShardTarget(
             endpoint=endpoint,
@@ -61,12 +62,12 @@ def router(targets: list[ShardTarget]):
     return lambda tenant: targets[tenant.shard]
 
 
-def build_tenant_data(passwords: PasswordSource) -> TenantData:
+def build_tenant_data(env: Mapping[str, str], passwords: PasswordSource) -> TenantData:
     return TenantData(
-        route=router(shard_targets()),
+        route=router(shard_targets(env)),
         passwords=passwords,
-        connect=functools.partial(db.connect, ca_file=os.environ["CA_BUNDLE"]),
-        max_connections=int(os.environ["MAX_TENANT_CONNECTIONS"]),
+        connect=functools.partial(db.connect, ca_file=env["CA_BUNDLE"]),
+        max_connections=int(env["MAX_TENANT_CONNECTIONS"]),
     )
 
 
@@ -74,7 +75,8 @@ def build_tenant_data(passwords: PasswordSource) -> TenantData:
 def tenant_data() -> TenantData:
     """Built once per instance. STS is reached through the VPC's regional endpoint (set by the stack)."""
     region = os.environ["AWS_REGION"]
-    return build_tenant_data(IamAuthTokens(region, TenantCredentialSource(boto3.client("sts", region_name=region))))
+    sts = boto3.client("sts", region_name=region)
+    return build_tenant_data(os.environ, IamAuthTokens(region, TenantCredentialSource(sts)))
 
 
 def respond(status: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -88,19 +90,24 @@ def respond(status: int, body: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler(capture_response=False)  # responses hold tenant rows: keep them out of traces
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    return answer(event, tenant_data(), int(os.environ["TENANT_COUNT"]))
+
+
+def answer(event: Any, data: TenantData, tenant_count: int) -> dict[str, Any]:
+    """The function's whole behaviour for one event, given its (per-instance) tenant data."""
     try:
-        tenant = tenant_from_event(event, int(os.environ["TENANT_COUNT"]))
+        tenant = tenant_from_event(event, tenant_count)
     except BadRequest as error:
         logger.info("bad request", extra={"error": error.code})
         return respond(400, {"error": error.code, "message": str(error)})
     logger.append_keys(tenant=tenant.id)
-    return read_rows(tenant)
+    return read_rows(data, tenant)
 
 
-def read_rows(tenant: Tenant) -> dict[str, Any]:
+def read_rows(data: TenantData, tenant: Tenant) -> dict[str, Any]:
     """Answer for one tenant; failures become JSON 5xx with an error class, never internals."""
     try:
-        rows = tenant_data().random_rows(tenant)
+        rows = data.random_rows(tenant)
     except pymysql.MySQLError as error:
         logger.warning(
             "database failure",

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests import constructs_lib and tests.support from the repo root
 sys.path.insert(1, str(ROOT / "lambda"))  # the functions' modules, as the Lambda runtime sees them
 
-from tests.support import mariadb as mariadb_harness  # noqa: E402
+from loadtest.local import mariadb as mariadb_harness  # noqa: E402
 from tests.support import terraform  # noqa: E402
 from tests.support.paths import in_ci  # noqa: E402
 from tests.support.synth import Synth, synthesize  # noqa: E402

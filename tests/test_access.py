@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from urllib.parse import parse_qs, urlparse
 
 import access_handler
@@ -27,10 +28,10 @@ from tenant_access import (
 )
 
 from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, Tenant, all_tenants
-from tests.support.access_harness import CountingSts, NativePasswordAfterAssumeRole
+from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER
+from loadtest.local.standins import MemorySecretStore, NativePasswordAfterAssumeRole
+from tests.support.access_harness import CountingSts
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.mariadb import MASTER_PASSWORD, MASTER_USER
-from tests.support.memory_store import MemorySecretStore
 
 TENANTS = 20
 MAX_CONNECTIONS = 4
@@ -80,7 +81,7 @@ def function(seeded, monkeypatch):
     with mock_aws():
         sts = CountingSts(boto3.client("sts", region_name="us-east-1"))
         data = access_handler.build_tenant_data(
-            NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "access")
+            os.environ, NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "access")
         )
         monkeypatch.setattr(access_handler, "tenant_data", lambda: data)
 
@@ -249,7 +250,7 @@ def test_database_failure_is_a_json_503_and_the_connection_is_dropped(function):
 
 def test_unreachable_database_is_a_json_503(function, monkeypatch):
     monkeypatch.setenv("DB_PORT", "1")  # nothing listens there
-    data = access_handler.build_tenant_data(function.data._passwords)
+    data = access_handler.build_tenant_data(os.environ, function.data._passwords)
     monkeypatch.setattr(access_handler, "tenant_data", lambda: data)
     assert function(request("2")) == (503, {"error": "database_unavailable"})
 

@@ -58,8 +58,8 @@ def test_function_requirements_match_the_lock_file():
 
 
 def test_rds_ca_bundle_is_packaged_when_set(tmp_path):
+    from loadtest.local.tls import make_pki
     from tests.support.synth import synthesize
-    from tests.support.tls import make_pki
 
     pki = make_pki(tmp_path / "pki")
     stack = synthesize(

@@ -21,10 +21,10 @@ from moto import mock_aws
 from seeding import MAX_VALUE, IamAuthenticatedUser, PasswordInSecretUser, TenantSeeder
 
 from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, Tenant, all_tenants
+from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER
+from loadtest.local.standins import MemorySecretStore
+from loadtest.local.tls import make_pki
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.mariadb import MASTER_PASSWORD, MASTER_USER
-from tests.support.memory_store import MemorySecretStore
-from tests.support.tls import make_pki
 
 NAME_PREFIX = "seedtest"
 TENANTS = 200

@@ -36,10 +36,12 @@ from tenant_access import TenantCredentialSource, session_policy, session_tags  
 from tenant_data import QUERY, ROWS_PER_REQUEST  # noqa: E402
 
 from constructs_lib.tenancy import ROWS_PER_TENANT, all_tenants  # noqa: E402
-from tests.support.access_harness import NativePasswordAfterAssumeRole  # noqa: E402
+from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER, start_mariadb  # noqa: E402
+from loadtest.local.standins import (
+    MemorySecretStore,  # noqa: E402
+    NativePasswordAfterAssumeRole,  # noqa: E402
+)
 from tests.support.lambda_context import FakeLambdaContext  # noqa: E402
-from tests.support.mariadb import MASTER_PASSWORD, MASTER_USER, start_mariadb  # noqa: E402
-from tests.support.memory_store import MemorySecretStore  # noqa: E402
 
 TENANTS = 10
 ROLE_ARN = "arn:aws:iam::123456789012:role/bench-tenant-access"
@@ -94,7 +96,7 @@ def main() -> int:
             )
             sts = boto3.client("sts", region_name="us-east-1")
             data = access_handler.build_tenant_data(
-                NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "bench")
+                os.environ, NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "bench")
             )
             access_handler.tenant_data = lambda: data
             tenant = all_tenants(TENANTS)[3]
@@ -104,7 +106,7 @@ def main() -> int:
             def warm():
                 assert access_handler.handler(event, context)["statusCode"] == 200
 
-            target = access_handler.shard_targets()[0]
+            target = access_handler.shard_targets(os.environ)[0]
             password = store.values[tenant.secret_name("bench")]["password"]
             botocore_session = botocore.session.get_session()
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT / "lambda"))
 from seeding import PasswordInSecretUser, TenantSeeder  # noqa: E402
 
 from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, VALUE_COLUMNS, all_tenants  # noqa: E402
-from tests.support.mariadb import MASTER_PASSWORD, MASTER_USER, start_mariadb  # noqa: E402
-from tests.support.memory_store import MemorySecretStore  # noqa: E402
+from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER, start_mariadb  # noqa: E402
+from loadtest.local.standins import MemorySecretStore  # noqa: E402
 
 
 def seed_as_built(server, tenants) -> float:

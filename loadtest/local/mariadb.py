@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pymysql
 
-from tests.support.tls import TestPki, make_pki
+from loadtest.local.tls import TestPki, make_pki
 
 MASTER_USER = "admin_user"
 MASTER_PASSWORD = "master-password-for-tests-only"

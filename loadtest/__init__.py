@@ -1,0 +1,1 @@
+"""The load test: the Locust users, and a local rehearsal of the whole flow without AWS."""

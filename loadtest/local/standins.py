@@ -1,0 +1,35 @@
+"""Stand-ins for AWS-only parts: secrets kept in memory, and native passwords in place of IAM tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MemorySecretStore:
+    def __init__(self, failing: set[str] = frozenset()) -> None:
+        self.values: dict[str, dict[str, Any]] = {}
+        self.puts = 0
+        self._failing = failing
+
+    def get(self, secret_id: str) -> dict[str, Any] | None:
+        if secret_id in self._failing:
+            raise ConnectionError(f"injected failure reading {secret_id}")
+        return self.values.get(secret_id)
+
+    def put(self, secret_id: str, value: dict[str, Any]) -> None:
+        self.values[secret_id] = value
+        self.puts += 1
+
+
+class NativePasswordAfterAssumeRole:
+    """Assume the tenant's role as on AWS, then log in with the seeded native password.
+
+    MariaDB cannot check IAM auth tokens; this is the one step that differs from AWS.
+    """
+
+    def __init__(self, credentials, store: MemorySecretStore, name_prefix: str) -> None:
+        self.credentials, self.store, self.name_prefix = credentials, store, name_prefix
+
+    def password(self, tenant, target):
+        self.credentials.get(tenant, target)
+        return self.store.values[tenant.secret_name(self.name_prefix)]["password"]
