@@ -17,18 +17,11 @@ from constructs_lib.aws import (
     DynamodbTableAttribute,
     DynamodbTablePointInTimeRecovery,
     DynamodbTableServerSideEncryption,
-    S3Bucket,
-    S3BucketOwnershipControls,
-    S3BucketOwnershipControlsRule,
-    S3BucketPolicy,
-    S3BucketPublicAccessBlock,
-    S3BucketServerSideEncryptionConfigurationA,
-    S3BucketServerSideEncryptionConfigurationRuleA,
-    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
     S3BucketVersioningA,
     S3BucketVersioningVersioningConfiguration,
 )
-from constructs_lib.platform import add_outputs, policy_json
+from constructs_lib.platform import add_outputs
+from constructs_lib.private_bucket import PrivateBucket
 
 
 @dataclass(frozen=True)
@@ -59,57 +52,12 @@ class StateBootstrap(Construct):
     def __init__(self, scope: Construct, id: str, props: StateProps) -> None:
         super().__init__(scope, id)
         LocalBackend(TerraformStack.of(self))
-        bucket = S3Bucket(self, "bucket", bucket=props.bucket, force_destroy=False)
+        bucket = PrivateBucket(self, "bucket", bucket=props.bucket).bucket
         S3BucketVersioningA(
             self,
             "versioning",
             bucket=bucket.id,
             versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
-        )
-        S3BucketServerSideEncryptionConfigurationA(
-            self,
-            "encryption",
-            bucket=bucket.id,
-            rule=[
-                S3BucketServerSideEncryptionConfigurationRuleA(
-                    apply_server_side_encryption_by_default=(
-                        S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                            sse_algorithm="aws:kms"
-                        )
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-        )
-        S3BucketPublicAccessBlock(
-            self,
-            "public_access_block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-        )
-        S3BucketOwnershipControls(
-            self,
-            "ownership",
-            bucket=bucket.id,
-            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
-        )
-        S3BucketPolicy(
-            self,
-            "tls_only",
-            bucket=bucket.id,
-            policy=policy_json(
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket.arn, f"{bucket.arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ),
         )
         outputs = {"bucket": (bucket.bucket, "S3 bucket holding the Terraform state")}
         if props.lock_table:
