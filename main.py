@@ -25,6 +25,8 @@ from constructs_lib.function_package import (  # noqa: E402
     FunctionPackage,
     FunctionPackageProps,
 )
+from constructs_lib.load_test import LoadTest, LoadTestProps, UnattendedRun  # noqa: E402
+from constructs_lib.monitoring import Monitoring, MonitoringProps, SideMetrics  # noqa: E402
 from constructs_lib.network import Network, NetworkProps  # noqa: E402
 from constructs_lib.platform import AwsStack, add_outputs, tag_side  # noqa: E402
 from constructs_lib.state import StateBootstrap, StateProps, use_remote_state  # noqa: E402
@@ -215,7 +217,7 @@ if settings.create_load_test_stack:
     )
 
     load_test_scope, load_test_network = side("load_test")
-    AccessApi(
+    api = AccessApi(
         load_test_scope,
         "api",
         AccessApiProps(
@@ -225,6 +227,54 @@ if settings.create_load_test_stack:
             stages={"proxy_stage": proxy_access.function, "no_proxy_stage": no_proxy_access.function},
             throttling_rate_limit=settings.api_throttling_rate_limit,
             throttling_burst_limit=settings.api_throttling_burst_limit,
+        ),
+    )
+    LoadTest(
+        load_test_scope,
+        "locust",
+        LoadTestProps(
+            name=f"{settings.name_prefix}-locust",
+            network=load_test_network,
+            api_url=api.base_url,
+            locust_version=settings.locust_version,
+            primary_instance_type=settings.locust_instance_type,
+            worker_instance_types=settings.locust_worker_instance_types,
+            worker_capacity=settings.locust_worker_capacity,
+            tenant_count=settings.tenant_count,
+            ui_cidr=settings.locust_ui_cidr,
+            wait_seconds=(settings.locust_wait_min_seconds, settings.locust_wait_max_seconds),
+            unattended=UnattendedRun(
+                users=settings.locust_users,
+                spawn_rate=settings.locust_spawn_rate,
+                run_time=settings.locust_run_time,
+                max_failure_ratio=settings.locust_max_failure_ratio,
+                max_p95_ms=settings.locust_max_p95_ms,
+            )
+            if settings.locust_unattended
+            else None,
+        ),
+    )
+    Monitoring(
+        shared,
+        "monitoring",
+        MonitoringProps(
+            name=f"{settings.name_prefix}-proxy-vs-no-proxy",
+            api_name=api.api.name,
+            sides=[
+                SideMetrics(
+                    label="proxy",
+                    api_stage="proxy_stage",
+                    function_name=proxy_access.function.function.function_name,
+                    reader_instance_ids=[reader.identifier for reader in proxy_cluster.readers],
+                    proxy_names=[proxy.proxy.name for proxy in proxies],
+                ),
+                SideMetrics(
+                    label="no proxy",
+                    api_stage="no_proxy_stage",
+                    function_name=no_proxy_access.function.function.function_name,
+                    reader_instance_ids=[reader.identifier for reader in no_proxy_cluster.readers],
+                ),
+            ],
         ),
     )
 

@@ -156,6 +156,8 @@ class AccessApi(Construct):
             depends_on=[method, integration, policy],
         )
         account_logging = self._account_logging(props.name)
+        # Inside the Load Test VPC this name resolves to the execute-api endpoint (private DNS).
+        self.base_url = f"https://{self.api.id}.execute-api.{stack.region}.{stack.dns_suffix}"
         self.stages: dict[str, ApiGatewayStage] = {}
         self.log_groups: dict[str, CloudwatchLogGroup] = {}
         for stage_name, function in props.stages.items():
@@ -203,10 +205,7 @@ class AccessApi(Construct):
             self.log_groups[stage_name] = log_group
         outputs = {f"{stage}_url": (self.stages[stage].invoke_url, f"API URL of {stage}") for stage in props.stages}
         outputs["access_log_groups"] = ([g.name for g in self.log_groups.values()], "API access log groups")
-        outputs["url"] = (
-            f"https://{self.api.id}.execute-api.{stack.region}.{stack.dns_suffix}",
-            "API base URL: append /proxy_stage/?tenant=N or /no_proxy_stage/?tenant=N",
-        )
+        outputs["url"] = (self.base_url, "API base URL: append /proxy_stage/?tenant=N or /no_proxy_stage/?tenant=N")
         add_outputs(self, "api", outputs)
 
     def _account_logging(self, name: str) -> ApiGatewayAccount:

@@ -25,6 +25,9 @@ from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY
 ENV_PREFIX = "RDSPROXY_"
 # RDS quota "DB proxies" per account and region, unless raised.
 DEFAULT_RDS_PROXY_QUOTA = 20
+EC2_INSTANCE_TYPE = re.compile(
+    r"^[a-z][a-z0-9-]*\.[0-9]*x?(?:nano|micro|small|medium|large|xlarge|metal)(?:-[0-9a-z]+)?$"
+)
 _PI_RETENTION_DAYS = frozenset([7, 731, *(31 * months for months in range(1, 24))])
 
 
@@ -111,13 +114,19 @@ class Settings(BaseModel):
     )
     locust_instance_type: str = Field(
         "c5.large",
-        description="EC2 instance type of the Locust primary and workers.",
-        pattern=r"^[a-z][a-z0-9-]*\.[0-9]*x?(?:nano|micro|small|medium|large|xlarge|metal)(?:-[0-9a-z]+)?$",
+        description="EC2 instance type of the Locust primary.",
+        pattern=EC2_INSTANCE_TYPE.pattern,
         **_allowed("an EC2 instance type such as c5.large"),
+    )
+    locust_worker_instance_types: tuple[str, ...] = Field(
+        ("c5.large", "c5a.large", "c6i.large", "m5.large"),
+        description="Instance types the worker Spot Fleet may use (capacity-optimized across them and both AZs).",
+        min_length=2,
+        **_allowed("two or more EC2 instance types (comma-separated in env/CLI)"),
     )
     locust_worker_capacity: int = Field(
         2,
-        description="Target capacity of the Locust worker Spot Fleet.",
+        description="Target capacity (instances) of the Locust worker Spot Fleet.",
         ge=2,
         le=20,
         **_allowed("2..20"),
@@ -127,6 +136,46 @@ class Settings(BaseModel):
         description="Pinned Locust version installed on the load-test instances.",
         pattern=r"^\d+\.\d+\.\d+$",
         **_allowed("an exact version such as 2.47.0"),
+    )
+    locust_wait_min_seconds: float = Field(
+        5.0, description="Shortest wait between one Locust user's requests.", ge=0, le=3600, **_allowed("0..3600")
+    )
+    locust_wait_max_seconds: float = Field(
+        9.0,
+        description="Longest wait between one Locust user's requests.",
+        ge=0,
+        le=3600,
+        **_allowed("0..3600, not below locust_wait_min_seconds"),
+    )
+    locust_unattended: bool = Field(
+        False,
+        description="Run one headless test when the primary boots and copy its reports to S3, instead of the UI.",
+        **_allowed("true or false"),
+    )
+    locust_users: int = Field(
+        1000, description="Users of an unattended run.", ge=1, le=100_000, **_allowed("1..100000")
+    )
+    locust_spawn_rate: float = Field(
+        10.0, description="Users started per second in an unattended run.", gt=0, le=1000, **_allowed("0..1000")
+    )
+    locust_run_time: str = Field(
+        "30m",
+        description="Length of an unattended run.",
+        pattern=r"^[1-9][0-9]*[smh]$",
+        **_allowed("a duration such as 90s, 30m or 2h"),
+    )
+    locust_max_failure_ratio: float = Field(
+        0.01,
+        description="An unattended run fails (exit 1) above this failure ratio.",
+        ge=0,
+        le=1,
+        **_allowed("0..1"),
+    )
+    locust_max_p95_ms: float = Field(
+        1000.0,
+        description="An unattended run fails (exit 1) above this overall 95th percentile.",
+        gt=0,
+        **_allowed("a positive number of milliseconds"),
     )
     locust_ui_cidr: str = Field(
         "",
@@ -220,11 +269,21 @@ class Settings(BaseModel):
         **_allowed("empty, or a DynamoDB table name"),
     )
 
-    @field_validator("availability_zones", mode="before")
+    @field_validator("availability_zones", "locust_worker_instance_types", mode="before")
     @classmethod
-    def _split_zones(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(zone.strip() for zone in value.split(",") if zone.strip())
+        return value
+
+    @field_validator("locust_worker_instance_types")
+    @classmethod
+    def _instance_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for instance_type in value:
+            if not EC2_INSTANCE_TYPE.fullmatch(instance_type):
+                raise ValueError(f"{instance_type!r} is not an EC2 instance type")
+        if len(set(value)) != len(value):
+            raise ValueError("list each instance type once")
         return value
 
     @field_validator("performance_insights_retention_days")
@@ -267,6 +326,12 @@ class Settings(BaseModel):
         if value == 0:
             raise ValueError("0 would stop the function from running at all")
         return value
+
+    @model_validator(mode="after")
+    def _wait_range(self) -> Settings:
+        if self.locust_wait_max_seconds < self.locust_wait_min_seconds:
+            raise _FieldError("locust_wait_max_seconds", self.locust_wait_max_seconds, "below locust_wait_min_seconds")
+        return self
 
     @model_validator(mode="after")
     def _tenants_within_proxy_quota(self) -> Settings:

@@ -121,6 +121,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--wait-min", type=float, default=0.5)
     parser.add_argument("--wait-max", type=float, default=1.5)
     parser.add_argument("--max-connections", type=int, default=16, help="tenant connections per stage")
+    parser.add_argument("--max-failure-ratio", type=float, default=-1, help="passed to Locust (exit 1 above it)")
+    parser.add_argument("--max-p95-ms", type=float, default=-1, help="passed to Locust (exit 1 above it)")
     parser.add_argument("--report-dir", type=Path, default=ROOT / "reports" / "rehearsal")
     return parser.parse_args(argv)
 
@@ -156,6 +158,10 @@ def run_locust(url: str, options: argparse.Namespace) -> int:
         str(options.wait_min),
         "--wait-max",
         str(options.wait_max),
+        "--max-failure-ratio",
+        str(options.max_failure_ratio),
+        "--max-p95-ms",
+        str(options.max_p95_ms),
     ]
     return subprocess.run(command, cwd=ROOT, check=False).returncode
 

@@ -65,6 +65,11 @@ def _require(reason: str | None) -> None:
 
 
 @pytest.fixture(scope="session")
+def mariadb_installed() -> None:
+    _require(mariadb_harness.unavailable())
+
+
+@pytest.fixture(scope="session")
 def mariadb_factory(tmp_path_factory: pytest.TempPathFactory):
     """Start throwaway MariaDB servers on 127.0.0.1; all are stopped at the end of the session."""
     _require(mariadb_harness.unavailable())

@@ -1,0 +1,314 @@
+"""The Locust load generator: a primary with the web UI, and a Spot Fleet of workers.
+
+Both run in the Load Test VPC and call the access API through its execute-api endpoint. They are
+bootstrapped by plain user data (``loadtest/bootstrap.sh``) that installs the pinned Locust,
+writes the project's ``loadtest/locustfile.py``, and runs Locust as a systemd service. With
+``unattended`` the primary runs one headless test when it boots and copies the reports to S3.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdktf import Fn
+from constructs import Construct
+
+from constructs_lib.aws import (
+    DataAwsSsmParameter,
+    IamInstanceProfile,
+    IamRolePolicy,
+    Instance,
+    InstanceMetadataOptions,
+    InstanceRootBlockDevice,
+    LaunchTemplate,
+    LaunchTemplateBlockDeviceMappings,
+    LaunchTemplateBlockDeviceMappingsEbs,
+    LaunchTemplateIamInstanceProfile,
+    LaunchTemplateMetadataOptions,
+    LaunchTemplateTagSpecifications,
+    S3BucketLifecycleConfiguration,
+    S3BucketLifecycleConfigurationRule,
+    S3BucketLifecycleConfigurationRuleExpiration,
+    S3BucketLifecycleConfigurationRuleFilter,
+    SpotFleetRequest,
+    SpotFleetRequestLaunchTemplateConfig,
+    SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecification,
+    SpotFleetRequestLaunchTemplateConfigOverrides,
+    VpcSecurityGroupEgressRule,
+    VpcSecurityGroupIngressRule,
+)
+from constructs_lib.iam import service_role
+from constructs_lib.network import HTTPS_PORT, Network, allow_tcp
+from constructs_lib.platform import AwsStack, add_outputs, policy_json
+from constructs_lib.private_bucket import PrivateBucket
+
+LOADTEST_DIR = Path(__file__).resolve().parents[1] / "loadtest"
+LOCUSTFILE = LOADTEST_DIR / "locustfile.py"
+BOOTSTRAP = LOADTEST_DIR / "bootstrap.sh"
+WEB_PORT = 8089
+MASTER_PORT = 5557
+# Amazon Linux 2023, resolved by AWS's public parameter in whatever partition and region we are.
+AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+REPORTS_DIR = "/var/lib/locust/reports"
+
+
+@dataclass(frozen=True)
+class UnattendedRun:
+    users: int
+    spawn_rate: float
+    run_time: str
+    max_failure_ratio: float
+    max_p95_ms: float
+
+
+@dataclass(frozen=True)
+class LoadTestProps:
+    name: str
+    network: Network
+    api_url: str
+    locust_version: str
+    primary_instance_type: str
+    worker_instance_types: Sequence[str]
+    worker_capacity: int
+    tenant_count: int
+    ui_cidr: str  # empty: no one reaches the UI from outside
+    wait_seconds: tuple[float, float] = (5.0, 9.0)
+    unattended: UnattendedRun | None = None
+
+
+def render_bootstrap(role: str, locust_version: str, environment: Mapping[str, str], service_policy: str) -> str:
+    """The user data script of one Locust role; Terraform fills in any tokens in ``environment``."""
+    script = BOOTSTRAP.read_text()
+    if "${" in script:
+        raise ValueError(f"{BOOTSTRAP} must not contain '${{': Terraform would interpolate it")
+    replacements = {
+        "@@ROLE@@": role,
+        "@@LOCUST_VERSION@@": locust_version,
+        "@@LOCUSTFILE_BASE64@@": base64.b64encode(LOCUSTFILE.read_bytes()).decode(),
+        "@@ENVIRONMENT@@": "\n".join(f"{key}={value}" for key, value in environment.items()),
+        "@@SERVICE_POLICY@@": service_policy,
+    }
+    for placeholder, value in replacements.items():
+        script = script.replace(placeholder, value)
+    return script
+
+
+TOKEN = re.compile(r"(\$\{TfToken\[[^\]]+\]\})")
+
+
+def base64_user_data(script: str) -> str:
+    """Base64 of a script holding Terraform values: literal parts are escaped as raw strings, so the
+    script's own quotes and backslashes reach the instance unchanged."""
+    parts = [part if TOKEN.fullmatch(part) else Fn.raw_string(part) for part in TOKEN.split(script) if part]
+    return Fn.base64encode(Fn.join("", parts))
+
+
+class LoadTest(Construct):
+    def __init__(self, scope: Construct, id: str, props: LoadTestProps) -> None:
+        super().__init__(scope, id)
+        stack = AwsStack.of(self)
+        network = props.network
+        ami = DataAwsSsmParameter(self, "ami", name=AMI_PARAMETER).value
+        self.reports = PrivateBucket(self, "reports", bucket_prefix=f"{props.name}-reports-", force_destroy=True).bucket
+        S3BucketLifecycleConfiguration(
+            self,
+            "reports_expiry",
+            bucket=self.reports.id,
+            rule=[
+                S3BucketLifecycleConfigurationRule(
+                    id="expire-reports",
+                    status="Enabled",
+                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                    expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=90)],
+                )
+            ],
+        )
+        primary_sg = network.security_group(self, "primary_sg", f"{props.name}-primary", "Locust primary: UI, workers")
+        worker_sg = network.security_group(self, "worker_sg", f"{props.name}-worker", "Locust workers: to the primary")
+        allow_tcp(
+            self,
+            "workers_to_primary",
+            source=worker_sg,
+            target=primary_sg,
+            port=MASTER_PORT,
+            description="Locust workers to the primary's master port",
+        )
+        for group in (primary_sg, worker_sg):
+            # Package repositories, PyPI and the API (through its VPC endpoint) are all HTTPS.
+            VpcSecurityGroupEgressRule(
+                self,
+                f"{group.node.id}_https_out",
+                security_group_id=group.id,
+                description="HTTPS: packages, PyPI, the access API",
+                ip_protocol="tcp",
+                from_port=HTTPS_PORT,
+                to_port=HTTPS_PORT,
+                cidr_ipv4="0.0.0.0/0",
+            )
+        if props.ui_cidr:
+            VpcSecurityGroupIngressRule(
+                self,
+                "ui_in",
+                security_group_id=primary_sg.id,
+                ip_protocol="tcp",
+                from_port=WEB_PORT,
+                to_port=WEB_PORT,
+                cidr_ipv4=props.ui_cidr,
+                description="Locust web UI from the configured range only",
+            )
+
+        common = {
+            "LOCUST_HOST": props.api_url,
+            "LOCUST_TENANT_COUNT": str(props.tenant_count),
+            "LOCUST_WAIT_MIN": str(props.wait_seconds[0]),
+            "LOCUST_WAIT_MAX": str(props.wait_seconds[1]),
+        }
+        primary_profile = self._instance_profile(stack, "primary", props.name, reports_writer=bool(props.unattended))
+        self.primary = Instance(
+            self,
+            "primary",
+            ami=ami,
+            instance_type=props.primary_instance_type,
+            subnet_id=network.public_subnets[0].id,
+            associate_public_ip_address=True,
+            vpc_security_group_ids=[primary_sg.id],
+            iam_instance_profile=primary_profile.name,
+            metadata_options=InstanceMetadataOptions(http_tokens="required", http_endpoint="enabled"),
+            root_block_device=InstanceRootBlockDevice(encrypted=True, volume_type="gp3", volume_size=16),
+            user_data=render_bootstrap(
+                "primary",
+                props.locust_version,
+                {**common, **self._primary_mode(props)},
+                self._primary_service_policy(props),
+            ),
+            user_data_replace_on_change=True,
+            tags={"Name": f"{props.name}-primary"},
+        )
+        worker_profile = self._instance_profile(stack, "worker", props.name, reports_writer=False)
+        worker_data = render_bootstrap(
+            "worker",
+            props.locust_version,
+            {**common, "LOCUST_MODE_WORKER": "true", "LOCUST_MASTER_NODE_HOST": self.primary.private_ip},
+            "Restart=on-failure\nRestartSec=5",
+        )
+        template = LaunchTemplate(
+            self,
+            "worker_template",
+            name=f"{props.name}-worker",
+            image_id=ami,
+            vpc_security_group_ids=[worker_sg.id],
+            iam_instance_profile=LaunchTemplateIamInstanceProfile(arn=worker_profile.arn),
+            metadata_options=LaunchTemplateMetadataOptions(http_tokens="required", http_endpoint="enabled"),
+            block_device_mappings=[
+                LaunchTemplateBlockDeviceMappings(
+                    device_name="/dev/xvda",
+                    ebs=LaunchTemplateBlockDeviceMappingsEbs(encrypted="true", volume_type="gp3", volume_size=16),
+                )
+            ],
+            user_data=base64_user_data(worker_data),
+            tag_specifications=[
+                LaunchTemplateTagSpecifications(resource_type="instance", tags={"Name": f"{props.name}-worker"})
+            ],
+            update_default_version=True,
+        )
+        fleet_role = service_role(
+            self,
+            "fleet_role",
+            name=f"{props.name}-spot-fleet",
+            service="spotfleet",
+            policies={},
+            managed_policies=("service-role/AmazonEC2SpotFleetTaggingRole",),
+        )
+        self.workers = SpotFleetRequest(
+            self,
+            "workers",
+            iam_fleet_role=fleet_role.arn,
+            target_capacity=props.worker_capacity,
+            allocation_strategy="capacityOptimized",
+            fleet_type="maintain",
+            instance_interruption_behaviour="terminate",
+            terminate_instances_with_expiration=True,
+            terminate_instances_on_delete="true",
+            wait_for_fulfillment=False,
+            launch_template_config=[
+                SpotFleetRequestLaunchTemplateConfig(
+                    launch_template_specification=SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecification(
+                        id=template.id, version=Fn.tostring(template.latest_version)
+                    ),
+                    overrides=[
+                        SpotFleetRequestLaunchTemplateConfigOverrides(instance_type=instance_type, subnet_id=subnet.id)
+                        for instance_type, subnet in itertools.product(
+                            props.worker_instance_types, network.private_subnets
+                        )
+                    ],
+                )
+            ],
+        )
+        add_outputs(
+            self,
+            "load_test",
+            {
+                "locust_url": (f"http://{self.primary.public_ip}:{WEB_PORT}", "Locust web UI (from locust_ui_cidr)"),
+                "reports_bucket": (self.reports.bucket, "S3 bucket of unattended-run reports"),
+            },
+        )
+
+    @staticmethod
+    def _primary_mode(props: LoadTestProps) -> dict[str, str]:
+        mode = {"LOCUST_MODE_MASTER": "true", "LOCUST_EXPECT_WORKERS": str(props.worker_capacity)}
+        run = props.unattended
+        if run is None:
+            return {**mode, "LOCUST_WEB_PORT": str(WEB_PORT)}
+        return {
+            **mode,
+            "LOCUST_HEADLESS": "true",
+            "LOCUST_USERS": str(run.users),
+            "LOCUST_SPAWN_RATE": str(run.spawn_rate),
+            "LOCUST_RUN_TIME": run.run_time,
+            "LOCUST_MAX_FAILURE_RATIO": str(run.max_failure_ratio),
+            "LOCUST_MAX_P95_MS": str(run.max_p95_ms),
+            "LOCUST_CSV": f"{REPORTS_DIR}/locust",
+            "LOCUST_HTML": f"{REPORTS_DIR}/locust.html",
+        }
+
+    def _primary_service_policy(self, props: LoadTestProps) -> str:
+        if props.unattended is None:
+            return "Restart=on-failure\nRestartSec=5"
+        # One run per boot, whatever its verdict; the reports go to S3 either way.
+        return (
+            "Restart=no\n"
+            f"ExecStopPost=/usr/bin/aws s3 cp --recursive {REPORTS_DIR} "
+            f"s3://{self.reports.bucket}/reports/%H/"
+        )
+
+    def _instance_profile(self, stack: AwsStack, role: str, name: str, *, reports_writer: bool) -> IamInstanceProfile:
+        instance_role = service_role(
+            self,
+            f"{role}_role",
+            name=f"{name}-{role}",
+            service="ec2",
+            policies={},
+            # Session Manager instead of SSH: no key pairs, no port 22.
+            managed_policies=("AmazonSSMManagedInstanceCore",),
+        )
+        if reports_writer:
+            IamRolePolicy(
+                self,
+                f"{role}_reports",
+                role=instance_role.id,
+                name="write-reports",
+                policy=policy_json(
+                    {
+                        "Sid": "WriteReports",
+                        "Effect": "Allow",
+                        "Action": "s3:PutObject",
+                        "Resource": f"{self.reports.arn}/reports/*",
+                    }
+                ),
+            )
+        return IamInstanceProfile(self, f"{role}_profile", name=f"{name}-{role}", role=instance_role.name)

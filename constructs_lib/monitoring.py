@@ -1,0 +1,131 @@
+"""The comparison dashboard: Proxy and No Proxy side by side on one screen, one-minute periods."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from constructs import Construct
+
+from constructs_lib.aws import CloudwatchDashboard
+from constructs_lib.platform import AwsStack, add_outputs
+
+PERIOD_SECONDS = 60
+WIDTH, HEIGHT = 12, 6
+
+
+@dataclass(frozen=True)
+class SideMetrics:
+    """The names a side's metrics are published under."""
+
+    label: str
+    api_stage: str
+    function_name: str
+    reader_instance_ids: Sequence[str]
+    proxy_names: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class MonitoringProps:
+    name: str
+    api_name: str
+    sides: Sequence[SideMetrics]
+
+
+class Monitoring(Construct):
+    def __init__(self, scope: Construct, id: str, props: MonitoringProps) -> None:
+        super().__init__(scope, id)
+        self.region = AwsStack.of(self).region
+        widgets = [
+            self._widget(
+                "API 5XX errors by stage",
+                "Sum",
+                [
+                    [
+                        "AWS/ApiGateway",
+                        "5XXError",
+                        "ApiName",
+                        props.api_name,
+                        "Stage",
+                        side.api_stage,
+                        {"label": side.label},
+                    ]
+                    for side in props.sides
+                ],
+            ),
+            *[
+                self._widget(
+                    f"Lambda {metric.lower()}",
+                    stat,
+                    [
+                        ["AWS/Lambda", metric, "FunctionName", side.function_name, {"label": side.label}]
+                        for side in props.sides
+                    ],
+                )
+                for metric, stat in (
+                    ("Invocations", "Sum"),
+                    ("ConcurrentExecutions", "Maximum"),
+                    ("Throttles", "Sum"),
+                    ("Duration", "p90"),
+                )
+            ],
+            *[
+                self._widget(
+                    title,
+                    stat,
+                    [
+                        ["AWS/RDS", metric, "DBInstanceIdentifier", instance, {"label": f"{side.label} {instance}"}]
+                        for side in props.sides
+                        for instance in side.reader_instance_ids
+                    ],
+                )
+                for title, metric, stat in (
+                    ("Reader CPU %", "CPUUtilization", "Average"),
+                    ("Reader DB connections", "DatabaseConnections", "Average"),
+                    ("Reader queries / s", "Queries", "Average"),
+                    ("Reader select latency (ms)", "SelectLatency", "Average"),
+                    ("Reader select throughput / s", "SelectThroughput", "Average"),
+                    ("Reader result set cache hit %", "ResultSetCacheHitRatio", "Average"),
+                    ("Reader network throughput", "NetworkThroughput", "Average"),
+                )
+            ],
+            *[
+                self._widget(
+                    f"RDS Proxy: {title}",
+                    "Sum",
+                    [
+                        ["AWS/RDS", metric, "ProxyName", proxy, {"label": proxy}]
+                        for side in props.sides
+                        for proxy in side.proxy_names
+                        for metric in metrics
+                    ],
+                )
+                for title, metrics in (
+                    ("client connections", ("ClientConnectionsReceived", "ClientConnectionsSetupSucceeded")),
+                    (
+                        "database connections",
+                        ("DatabaseConnections", "DatabaseConnectionRequests", "MaxDatabaseConnectionsAllowed"),
+                    ),
+                )
+            ],
+        ]
+        for index, widget in enumerate(widgets):
+            widget.update(x=(index % 2) * WIDTH, y=(index // 2) * HEIGHT, width=WIDTH, height=HEIGHT)
+        self.dashboard = CloudwatchDashboard(
+            self, "dashboard", dashboard_name=props.name, dashboard_body=json.dumps({"widgets": widgets})
+        )
+        add_outputs(self, "monitoring", {"dashboard_name": (self.dashboard.dashboard_name, "CloudWatch dashboard")})
+
+    def _widget(self, title: str, stat: str, metrics: list[list[object]]) -> dict[str, object]:
+        return {
+            "type": "metric",
+            "properties": {
+                "title": title,
+                "region": self.region,
+                "stat": stat,
+                "period": PERIOD_SECONDS,
+                "view": "timeSeries",
+                "metrics": metrics,
+            },
+        }
