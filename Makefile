@@ -16,7 +16,7 @@ PY_SOURCES := main.py constructs_lib lambda tests
 RUFF_FORMAT_ARGS := --line-length 120 --target-version py311
 RUFF_ARGS := $(RUFF_FORMAT_ARGS) --select E,F,W,B,UP,SIM,I
 
-.PHONY: setup test-tools synth test lint bench bench-seed bench-access deploy-state deploy destroy
+.PHONY: setup test-tools synth test lint bench bench-seed bench-access rehearse loadtest deploy-state deploy destroy
 
 setup: .venv/.synced $(CDKTF)
 
@@ -57,6 +57,23 @@ bench-seed: setup test-tools
 ## Access latency: warm function versus the original per-request design and a bare query.
 bench-access: setup test-tools
 	pipenv run python -m tests.benchmarks.access_benchmark
+
+## Rehearse the load test locally: MariaDB, seeding, the access function behind a local API, Locust headless.
+REHEARSAL_ARGS ?=
+rehearse: setup test-tools
+	pipenv run python -m loadtest.rehearsal $(REHEARSAL_ARGS)
+
+## An unattended Locust run against a deployed API (run it where the API is reachable, e.g. the primary).
+HOST ?=
+USERS ?= 1000
+SPAWN_RATE ?= 10
+RUN_TIME ?= 30m
+loadtest: setup
+	@test -n "$(HOST)" || { echo "HOST=<api_url output> is required"; exit 2; }
+	mkdir -p reports/loadtest
+	pipenv run locust -f loadtest/locustfile.py --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
+	  --host $(HOST) --csv reports/loadtest/locust --html reports/loadtest/locust.html \
+	  --max-failure-ratio 0.01 --max-p95-ms 1000
 
 ## With real AWS credentials: create the state bucket once, then the stack; destroy when done.
 deploy-state: setup
