@@ -147,6 +147,8 @@ proxies = [
             network=proxy_network,
             cluster=proxy_cluster,
             tenants=shard,
+            max_connections_percent=settings.proxy_max_connections_percent,
+            max_idle_connections_percent=settings.proxy_max_idle_connections_percent,
         ),
     )
     for index, shard in enumerate(shards(tenants))

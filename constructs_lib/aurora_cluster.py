@@ -19,6 +19,7 @@ from constructs_lib.network import MYSQL_PORT, Network, allow_tcp
 from constructs_lib.platform import add_outputs
 
 if TYPE_CHECKING:
+    from constructs_lib.aws import IamRolePolicy
     from constructs_lib.tenant_iam import TenantAccessRole
     from constructs_lib.vpc_function import VpcFunction
 
@@ -126,9 +127,9 @@ class AuroraCluster(Construct):
         """Open the cluster's MySQL port to one caller's security group, and nothing else."""
         allow_tcp(self, id, source=source, target=self.security_group, port=MYSQL_PORT, description=description)
 
-    def grant_master_secret_read(self, grantee: VpcFunction) -> None:
+    def grant_master_secret_read(self, grantee: VpcFunction) -> IamRolePolicy:
         """Let a function log in as the master user (the secret RDS keeps for this cluster)."""
-        grantee.add_policy(
+        return grantee.add_policy(
             "read-master-secret",
             {
                 "Sid": "ReadMasterUserSecret",

@@ -84,6 +84,20 @@ class Settings(BaseModel):
         le=1000,
         **_allowed(f"1..1000 (AWS default quota: {DEFAULT_RDS_PROXY_QUOTA})"),
     )
+    proxy_max_connections_percent: int = Field(
+        90,
+        description="Share of the cluster's max_connections each RDS Proxy may use; all proxies share one cluster.",
+        ge=1,
+        le=100,
+        **_allowed("1..100, and at most 100 / number of proxies (e.g. 45 for 201..400 tenants)"),
+    )
+    proxy_max_idle_connections_percent: int = Field(
+        50,
+        description="Share of max_connections each RDS Proxy keeps idle for reuse.",
+        ge=0,
+        le=100,
+        **_allowed("0..proxy_max_connections_percent"),
+    )
     create_load_test_stack: bool = Field(
         True,
         description="Also build the No Proxy and Load Test VPCs; false builds the Proxy side only.",
@@ -342,6 +356,23 @@ class Settings(BaseModel):
                 self.tenant_count,
                 f"{self.tenant_count} tenants need {-(-self.tenant_count // MAX_TENANTS_PER_PROXY)} RDS Proxies, "
                 f"above rds_proxy_quota={self.rds_proxy_quota} (at most {limit} tenants)",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _proxies_share_the_cluster(self) -> Settings:
+        proxies = -(-self.tenant_count // MAX_TENANTS_PER_PROXY)
+        if proxies * self.proxy_max_connections_percent > 100:
+            raise _FieldError(
+                "proxy_max_connections_percent",
+                self.proxy_max_connections_percent,
+                f"{proxies} proxies share one cluster, so each may use at most {100 // proxies}% of its connections",
+            )
+        if self.proxy_max_idle_connections_percent > self.proxy_max_connections_percent:
+            raise _FieldError(
+                "proxy_max_idle_connections_percent",
+                self.proxy_max_idle_connections_percent,
+                "above proxy_max_connections_percent",
             )
         return self
 

@@ -33,6 +33,7 @@ from constructs_lib.platform import AwsStack, policy_json
 from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY, Tenant, tenant_secret_prefix
 
 if TYPE_CHECKING:
+    from constructs_lib.aws import IamRolePolicy
     from constructs_lib.tenant_iam import TenantAccessRole
     from constructs_lib.vpc_function import VpcFunction
 
@@ -54,8 +55,8 @@ class TenantProxyProps:
     def __post_init__(self) -> None:
         if not 1 <= len(self.tenants) <= MAX_TENANTS_PER_PROXY or len({t.shard for t in self.tenants}) != 1:
             raise ValueError(f"one RDS Proxy serves the 1..{MAX_TENANTS_PER_PROXY} tenants of one shard")
-        if not 0 < self.max_idle_connections_percent <= self.max_connections_percent <= 100:
-            raise ValueError("need 0 < max_idle_connections_percent <= max_connections_percent <= 100")
+        if not 0 <= self.max_idle_connections_percent <= self.max_connections_percent <= 100:
+            raise ValueError("need 0 <= max_idle_connections_percent <= max_connections_percent <= 100")
 
 
 class TenantProxy(Construct):
@@ -182,10 +183,10 @@ class TenantProxy(Construct):
             },
         )
 
-    def grant_secret_fill(self, grantee: VpcFunction) -> None:
+    def grant_secret_fill(self, grantee: VpcFunction) -> IamRolePolicy:
         """Let a function write (and read back) the passwords of this proxy's tenants, nothing else."""
         stack = AwsStack.of(self)
-        grantee.add_policy(
+        return grantee.add_policy(
             f"fill-secrets-{self.props.name}",
             {
                 "Sid": "FillTenantSecrets",

@@ -62,11 +62,12 @@ class TenantSeeding(Construct):
             ),
         )
         cluster.allow_mysql_from("seeding", self.function.security_group, "seeding function to the writer")
-        cluster.grant_master_secret_read(self.function)
-        for proxy in props.proxies:
-            proxy.grant_secret_fill(self.function)
+        read_master = cluster.grant_master_secret_read(self.function)
+        fill_secrets = [proxy.grant_secret_fill(self.function) for proxy in props.proxies]
         self.invocations = []
         for index, shard in enumerate(shards(list(props.tenants))):
+            # Each shard waits for what it uses only, so adding a shard leaves the others untouched.
+            shard_grants = [read_master, *fill_secrets[index : index + 1]]
             shard_secrets = list(props.proxies[index].secrets.values()) if props.proxies else []
             self.invocations.append(
                 LambdaInvocation(
@@ -75,6 +76,6 @@ class TenantSeeding(Construct):
                     function_name=self.function.function.function_name,
                     input=json.dumps({"first_tenant": shard[0].id, "last_tenant": shard[-1].id}),
                     triggers={"code": props.package.code_hash},
-                    depends_on=[cluster.writer, *self.function.policies, *shard_secrets],
+                    depends_on=[cluster.writer, *shard_grants, *shard_secrets],
                 )
             )

@@ -90,14 +90,7 @@ class VpcFunction(Construct):
             ),
             depends_on=[self.log_group],
         )
-        self._policies: list[IamRolePolicy] = []
 
     def add_policy(self, name: str, *statements: Mapping[str, object]) -> IamRolePolicy:
         """Grant the function's role what ``statements`` allow (intent-level ``grant_*`` methods call this)."""
-        policy = IamRolePolicy(self, f"policy_{name}", role=self.role.id, name=name, policy=policy_json(*statements))
-        self._policies.append(policy)
-        return policy
-
-    @property
-    def policies(self) -> list[IamRolePolicy]:
-        return list(self._policies)
+        return IamRolePolicy(self, f"policy_{name}", role=self.role.id, name=name, policy=policy_json(*statements))

@@ -15,6 +15,8 @@ BAD_VALUES = [
     ("tenant_count", "-3", "greater than or equal to 1"),
     ("tenant_count", "twelve", "valid integer"),
     ("tenant_count", str(MAX_TENANTS_PER_PROXY * 20 + 1), "above rds_proxy_quota=20"),
+    ("proxy_max_connections_percent", "0", "greater than or equal to 1"),
+    ("proxy_max_idle_connections_percent", "101", "less than or equal to 100"),
     ("rds_proxy_quota", "0", "greater than or equal to 1"),
     ("locust_worker_capacity", "25", "less than or equal to 20"),
     ("locust_worker_capacity", "1", "greater than or equal to 2"),
@@ -102,9 +104,19 @@ def test_zones_and_lists_parse_from_text():
 
 def test_tenant_limit_grows_with_the_proxy_quota():
     limit = MAX_TENANTS_PER_PROXY * 30
-    assert from_sources({}, {}, {"rds_proxy_quota": "30", "tenant_count": str(limit)}).tenant_count == limit
+    share = {"proxy_max_connections_percent": "3", "proxy_max_idle_connections_percent": "3"}
+    assert from_sources({}, {}, {"rds_proxy_quota": "30", "tenant_count": str(limit), **share}).tenant_count == limit
     with pytest.raises(SettingsError, match="need 31 RDS Proxies"):
-        from_sources({}, {}, {"rds_proxy_quota": "30", "tenant_count": str(limit + 1)})
+        from_sources({}, {}, {"rds_proxy_quota": "30", "tenant_count": str(limit + 1), **share})
+
+
+def test_proxies_sharing_a_cluster_must_split_its_connections():
+    with pytest.raises(SettingsError, match="2 proxies share one cluster, so each may use at most 50%"):
+        from_sources({}, {}, {"tenant_count": str(MAX_TENANTS_PER_PROXY + 1)})
+    fits = {"tenant_count": str(MAX_TENANTS_PER_PROXY + 1), "proxy_max_connections_percent": "50"}
+    assert from_sources({}, {}, fits).proxy_max_connections_percent == 50
+    with pytest.raises(SettingsError, match="invalid setting proxy_max_idle_connections_percent=60"):
+        from_sources({}, {}, {"proxy_max_connections_percent": "50", "proxy_max_idle_connections_percent": "60"})
 
 
 def test_set_flag_needs_a_pair():

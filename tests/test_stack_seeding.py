@@ -77,7 +77,11 @@ def test_proxy_side_is_seeded_even_without_the_load_test(proxy_only_synth):
 
 @pytest.fixture(scope="module")
 def grown(tmp_path_factory):
-    overrides = {"create_load_test_stack": False, "tenant_count": MAX_TENANTS_PER_PROXY + 1}
+    overrides = {
+        "create_load_test_stack": False,
+        "tenant_count": MAX_TENANTS_PER_PROXY + 1,
+        "proxy_max_connections_percent": 50,
+    }
     return synthesize(tmp_path_factory.mktemp("synth-201"), overrides).stack()
 
 

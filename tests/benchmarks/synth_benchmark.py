@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY
 from tests.benchmarks.measure import Measurement, measure
 from tests.support.paths import MAIN, QUIET_TOOLS_ENV, ROOT
 
@@ -28,7 +29,15 @@ STANDARD_IMPORT = (
 
 
 def command(variant: str, tenants: int) -> list[str]:
-    settings = ["--set", f"tenant_count={tenants}"]
+    share = min(90, 100 // -(-tenants // MAX_TENANTS_PER_PROXY))  # proxies share the cluster's connections
+    settings = [
+        "--set",
+        f"tenant_count={tenants}",
+        "--set",
+        f"proxy_max_connections_percent={share}",
+        "--set",
+        f"proxy_max_idle_connections_percent={min(50, share)}",
+    ]
     if variant == "as built":
         return [sys.executable, str(MAIN), *settings]
     return [sys.executable, "-c", STANDARD_IMPORT, str(MAIN), *settings]
