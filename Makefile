@@ -9,14 +9,14 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
 PIPENV_VERSION := 2026.10.3
-CDKTF_DIR := .tools/cdktf-cli
-CDKTF := $(CDKTF_DIR)/node_modules/.bin/cdktf
+NODE_TOOLS := .tools/node
+CDKTF := $(NODE_TOOLS)/node_modules/.bin/cdktf
 PYTEST_ARGS ?=
 PY_SOURCES := main.py constructs_lib lambda tests
 RUFF_FORMAT_ARGS := --line-length 120 --target-version py311
 RUFF_ARGS := $(RUFF_FORMAT_ARGS) --select E,F,W,B,UP,SIM,I
 
-.PHONY: setup test-tools synth test lint bench bench-seed bench-access rehearse loadtest deploy-state deploy destroy
+.PHONY: setup test-tools synth test lint bench bench-seed bench-access rehearse loadtest plan-summary emulate deploy-state deploy destroy
 
 setup: .venv/.synced $(CDKTF)
 
@@ -25,11 +25,18 @@ setup: .venv/.synced $(CDKTF)
 	pipenv sync --dev
 	touch $@
 
-$(CDKTF): $(CDKTF_DIR)/package.json $(CDKTF_DIR)/package-lock.json
-	npm ci --prefix $(CDKTF_DIR) --no-audit --no-fund
+$(CDKTF): $(NODE_TOOLS)/package.json $(NODE_TOOLS)/package-lock.json
+	npm ci --prefix $(NODE_TOOLS) --no-audit --no-fund
 	touch $@
 
-## What the database tests need beyond `setup`: a MariaDB server binary (Debian's package).
+CHECKOV_VERSION := 3.3.30
+
+## What the tests need beyond `setup`: a MariaDB server (Debian's package) and checkov (own venv:
+## its pinned dependencies would clash with the app's).
+test-tools: .tools/checkov/bin/checkov
+.tools/checkov/bin/checkov:
+	python3 -m venv .tools/checkov
+	.tools/checkov/bin/pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"
 test-tools:
 	@if command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -74,6 +81,15 @@ loadtest: setup
 	pipenv run locust -f loadtest/locustfile.py --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
 	  --host $(HOST) --csv reports/loadtest/locust --html reports/loadtest/locust.html \
 	  --max-failure-ratio 0.01 --max-p95-ms 1000
+
+## Summarize terraform plans for review: make plan-summary PLANS="cdktf.out/stacks/*/plan.json"
+PLANS ?= $(wildcard cdktf.out/stacks/*/plan.json)
+plan-summary: setup
+	pipenv run python .github/scripts/plan_summary.py $(PLANS)
+
+## The whole deploy / re-plan / destroy cycle against moto's server on 127.0.0.1 (both load-test settings).
+emulate: setup
+	pipenv run python -m pytest -c tests/pytest.ini tests/test_emulated_lifecycle.py -v $(PYTEST_ARGS)
 
 ## With real AWS credentials: create the state bucket once, then the stack; destroy when done.
 deploy-state: setup

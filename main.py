@@ -41,12 +41,17 @@ VPC_CIDRS = {"proxy": "10.0.0.0/16", "no_proxy": "10.1.0.0/16", "load_test": "10
 PRIVATE_SERVICE_ENDPOINTS = ("secretsmanager", "sts")
 
 app = App()
-common = {"environment": settings.environment, "name_prefix": settings.name_prefix}
+common = {
+    "environment": settings.environment,
+    "name_prefix": settings.name_prefix,
+    "emulator_endpoint": settings.emulator_endpoint,
+}
 state = StateProps(
     bucket=settings.state_bucket_name,
     key=settings.state_object_key,
     region=settings.state_bucket_region,
     lock_table=settings.state_lock_table,
+    emulator_endpoint=settings.emulator_endpoint,
 )
 StateBootstrap(AwsStack(app, BOOTSTRAP_STACK, region=settings.state_bucket_region, **common), "state", state)
 
@@ -149,6 +154,7 @@ proxies = [
             tenants=shard,
             max_connections_percent=settings.proxy_max_connections_percent,
             max_idle_connections_percent=settings.proxy_max_idle_connections_percent,
+            reader_endpoint=not settings.emulated,
         ),
     )
     for index, shard in enumerate(shards(tenants))
@@ -158,7 +164,7 @@ proxy_role_name = f"{proxy_network.props.name}-{{shard}}-tenant-access"
 proxy_access = access_function(
     proxy_scope,
     proxy_network,
-    [AccessTarget(p.reader_endpoint.endpoint, p.resource_id) for p in proxies],
+    [AccessTarget(p.read_endpoint, p.resource_id) for p in proxies],
     proxy_role_name,
     AMAZON_ROOT_CA_FILE,
 )
@@ -181,7 +187,7 @@ add_outputs(
     {
         "proxy_names": ([p.proxy.name for p in proxies], "proxy: RDS Proxy names, by shard"),
         "proxy_reader_endpoints": (
-            [p.reader_endpoint.endpoint for p in proxies],
+            [p.read_endpoint for p in proxies],
             "proxy: READ_ONLY endpoints, by shard",
         ),
         "tenant_secret_prefix": (
@@ -229,6 +235,7 @@ if settings.create_load_test_stack:
             stages={"proxy_stage": proxy_access.function, "no_proxy_stage": no_proxy_access.function},
             throttling_rate_limit=settings.api_throttling_rate_limit,
             throttling_burst_limit=settings.api_throttling_burst_limit,
+            resource_policy=not settings.emulated,
         ),
     )
     LoadTest(
@@ -245,6 +252,8 @@ if settings.create_load_test_stack:
             tenant_count=settings.tenant_count,
             ui_cidr=settings.locust_ui_cidr,
             wait_seconds=(settings.locust_wait_min_seconds, settings.locust_wait_max_seconds),
+            workers=not settings.emulated,
+            tls_only_bucket_policy=not settings.emulated,
             unattended=UnattendedRun(
                 users=settings.locust_users,
                 spawn_rate=settings.locust_spawn_rate,

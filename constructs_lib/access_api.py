@@ -64,6 +64,7 @@ class AccessApiProps:
     throttling_rate_limit: int
     throttling_burst_limit: int
     log_retention_days: int = 30
+    resource_policy: bool = True  # False only where an emulator cannot hold one (constructs_lib/emulator.py)
 
 
 class AccessApi(Construct):
@@ -92,28 +93,28 @@ class AccessApi(Construct):
             else {"NotIpAddress": {"aws:SourceIp": f"{props.client_network.nat_public_ip}/32"}}
         )
         invoke_arn = f"{self.api.execution_arn}/*/GET/"
-        policy = ApiGatewayRestApiPolicy(
-            self,
-            "policy",
-            rest_api_id=self.api.id,
-            policy=policy_json(
-                {
-                    "Sid": "InvokeFromTheLoadTestVpc",
-                    "Effect": "Allow",
-                    "Principal": "*",
-                    "Action": "execute-api:Invoke",
-                    "Resource": invoke_arn,
-                    "Condition": caller,
-                },
-                {
-                    "Sid": "DenyEveryoneElse",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "execute-api:Invoke",
-                    "Resource": invoke_arn,
-                    "Condition": not_caller,
-                },
-            ),
+        resource_policy = policy_json(
+            {
+                "Sid": "InvokeFromTheLoadTestVpc",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "execute-api:Invoke",
+                "Resource": invoke_arn,
+                "Condition": caller,
+            },
+            {
+                "Sid": "DenyEveryoneElse",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "execute-api:Invoke",
+                "Resource": invoke_arn,
+                "Condition": not_caller,
+            },
+        )
+        policies = (
+            [ApiGatewayRestApiPolicy(self, "policy", rest_api_id=self.api.id, policy=resource_policy)]
+            if props.resource_policy
+            else []
         )
         validator = ApiGatewayRequestValidator(
             self, "validator", rest_api_id=self.api.id, name="tenant-required", validate_request_parameters=True
@@ -148,12 +149,13 @@ class AccessApi(Construct):
             triggers={
                 "redeployment": Fn.sha1(
                     Fn.jsonencode(
-                        [method.request_parameters, method.request_validator_id, integration.uri, policy.policy]
+                        [method.request_parameters, method.request_validator_id, integration.uri]
+                        + [policy.policy for policy in policies]
                     )
                 )
             },
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
-            depends_on=[method, integration, policy],
+            depends_on=[method, integration, *policies],
         )
         account_logging = self._account_logging(props.name)
         # Inside the Load Test VPC this name resolves to the execute-api endpoint (private DNS).

@@ -79,6 +79,9 @@ class LoadTestProps:
     ui_cidr: str  # empty: no one reaches the UI from outside
     wait_seconds: tuple[float, float] = (5.0, 9.0)
     unattended: UnattendedRun | None = None
+    # False only where an emulator cannot do these (constructs_lib/emulator.py).
+    workers: bool = True
+    tls_only_bucket_policy: bool = True
 
 
 def render_bootstrap(role: str, locust_version: str, environment: Mapping[str, str], service_policy: str) -> str:
@@ -114,7 +117,13 @@ class LoadTest(Construct):
         stack = AwsStack.of(self)
         network = props.network
         ami = DataAwsSsmParameter(self, "ami", name=AMI_PARAMETER).value
-        self.reports = PrivateBucket(self, "reports", bucket_prefix=f"{props.name}-reports-", force_destroy=True).bucket
+        self.reports = PrivateBucket(
+            self,
+            "reports",
+            bucket_prefix=f"{props.name}-reports-",
+            force_destroy=True,
+            tls_only_policy=props.tls_only_bucket_policy,
+        ).bucket
         S3BucketLifecycleConfiguration(
             self,
             "reports_expiry",
@@ -216,39 +225,42 @@ class LoadTest(Construct):
             ],
             update_default_version=True,
         )
-        fleet_role = service_role(
-            self,
-            "fleet_role",
-            name=f"{props.name}-spot-fleet",
-            service="spotfleet",
-            policies={},
-            managed_policies=("service-role/AmazonEC2SpotFleetTaggingRole",),
-        )
-        self.workers = SpotFleetRequest(
-            self,
-            "workers",
-            iam_fleet_role=fleet_role.arn,
-            target_capacity=props.worker_capacity,
-            allocation_strategy="capacityOptimized",
-            fleet_type="maintain",
-            instance_interruption_behaviour="terminate",
-            terminate_instances_with_expiration=True,
-            terminate_instances_on_delete="true",
-            wait_for_fulfillment=False,
-            launch_template_config=[
-                SpotFleetRequestLaunchTemplateConfig(
-                    launch_template_specification=SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecification(
-                        id=template.id, version=Fn.tostring(template.latest_version)
-                    ),
-                    overrides=[
-                        SpotFleetRequestLaunchTemplateConfigOverrides(instance_type=instance_type, subnet_id=subnet.id)
-                        for instance_type, subnet in itertools.product(
-                            props.worker_instance_types, network.private_subnets
-                        )
-                    ],
-                )
-            ],
-        )
+        if props.workers:
+            fleet_role = service_role(
+                self,
+                "fleet_role",
+                name=f"{props.name}-spot-fleet",
+                service="spotfleet",
+                policies={},
+                managed_policies=("service-role/AmazonEC2SpotFleetTaggingRole",),
+            )
+            self.workers = SpotFleetRequest(
+                self,
+                "workers",
+                iam_fleet_role=fleet_role.arn,
+                target_capacity=props.worker_capacity,
+                allocation_strategy="capacityOptimized",
+                fleet_type="maintain",
+                instance_interruption_behaviour="terminate",
+                terminate_instances_with_expiration=True,
+                terminate_instances_on_delete="true",
+                wait_for_fulfillment=False,
+                launch_template_config=[
+                    SpotFleetRequestLaunchTemplateConfig(
+                        launch_template_specification=SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecification(
+                            id=template.id, version=Fn.tostring(template.latest_version)
+                        ),
+                        overrides=[
+                            SpotFleetRequestLaunchTemplateConfigOverrides(
+                                instance_type=instance_type, subnet_id=subnet.id
+                            )
+                            for instance_type, subnet in itertools.product(
+                                props.worker_instance_types, network.private_subnets
+                            )
+                        ],
+                    )
+                ],
+            )
         add_outputs(
             self,
             "load_test",

@@ -16,11 +16,13 @@ from constructs import Construct, IConstruct
 from constructs_lib.aws import (
     AwsProvider,
     AwsProviderDefaultTags,
+    AwsProviderEndpoints,
     DataAwsAvailabilityZones,
     DataAwsCallerIdentity,
     DataAwsPartition,
     DataAwsRegion,
 )
+from constructs_lib.emulator import provider_endpoints
 
 PROJECT_TAG = "rds-proxy-multitenant"
 REQUIRED_TERRAFORM = ">= 1.10.0"  # S3 backend lock files (use_lockfile) need 1.10
@@ -29,13 +31,34 @@ REQUIRED_TERRAFORM = ">= 1.10.0"  # S3 backend lock files (use_lockfile) need 1.
 class AwsStack(TerraformStack):
     """A stack with one AWS provider whose default tags mark project and environment."""
 
-    def __init__(self, scope: Construct, id: str, *, region: str, environment: str, name_prefix: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        region: str,
+        environment: str,
+        name_prefix: str,
+        emulator_endpoint: str = "",
+    ) -> None:
         super().__init__(scope, id)
         self.add_override("terraform.required_version", REQUIRED_TERRAFORM)
+        emulator = (
+            {
+                "endpoints": [AwsProviderEndpoints(**provider_endpoints(emulator_endpoint))],
+                "skip_credentials_validation": True,
+                "skip_metadata_api_check": "true",
+                "s3_use_path_style": True,
+                "max_retries": 2,  # unimplemented calls fail in seconds, not minutes
+            }
+            if emulator_endpoint
+            else {}
+        )
         AwsProvider(
             self,
             "aws",
             region=region,
+            **emulator,
             default_tags=[
                 AwsProviderDefaultTags(
                     tags={"project": PROJECT_TAG, "environment": environment, "deployment": name_prefix}

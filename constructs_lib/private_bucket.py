@@ -26,6 +26,7 @@ class PrivateBucket(Construct):
         bucket: str | None = None,
         bucket_prefix: str | None = None,
         force_destroy: bool = False,
+        tls_only_policy: bool = True,  # False only where an emulator cannot evaluate it (constructs_lib/emulator.py)
     ) -> None:
         super().__init__(scope, id)
         self.bucket = S3Bucket(self, "bucket", bucket=bucket, bucket_prefix=bucket_prefix, force_destroy=force_destroy)
@@ -59,6 +60,8 @@ class PrivateBucket(Construct):
             bucket=self.bucket.id,
             rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
         )
+        if not tls_only_policy:
+            return
         S3BucketPolicy(
             self,
             "tls_only",

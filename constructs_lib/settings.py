@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from constructs_lib.emulator import is_loopback_url
 from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY
 
 ENV_PREFIX = "RDSPROXY_"
@@ -258,6 +259,12 @@ class Settings(BaseModel):
         description="Local PEM file of the RDS CA bundle, packaged with the functions that verify Aurora.",
         **_allowed("empty (synth only; deploying needs it), or a readable PEM file of CA certificates"),
     )
+    emulator_endpoint: str = Field(
+        "",
+        description="URL of an AWS emulator on this machine (moto's server) to deploy to instead of AWS; "
+        "switches off exactly what the emulator cannot do (README: Emulated lifecycle).",
+        **_allowed("empty (real AWS), or http://127.0.0.1:PORT (loopback only)"),
+    )
     state_bucket: str = Field(
         "",
         description="S3 bucket of the remote state; empty means <name_prefix>-tfstate-<region>.",
@@ -340,6 +347,17 @@ class Settings(BaseModel):
         if value == 0:
             raise ValueError("0 would stop the function from running at all")
         return value
+
+    @field_validator("emulator_endpoint")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        if value and not is_loopback_url(value):
+            raise ValueError("an emulator must run on this machine (127.0.0.0/8, localhost or [::1])")
+        return value.rstrip("/")
+
+    @property
+    def emulated(self) -> bool:
+        return bool(self.emulator_endpoint)
 
     @model_validator(mode="after")
     def _wait_range(self) -> Settings:

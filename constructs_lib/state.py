@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf import LocalBackend, S3Backend, TerraformStack
+from cdktf import LocalBackend, S3Backend, S3BackendEndpointConfig, TerraformStack
 from constructs import Construct
 
 from constructs_lib.aws import (
@@ -20,6 +20,7 @@ from constructs_lib.aws import (
     S3BucketVersioningA,
     S3BucketVersioningVersioningConfiguration,
 )
+from constructs_lib.emulator import backend_endpoints
 from constructs_lib.platform import add_outputs
 from constructs_lib.private_bucket import PrivateBucket
 
@@ -30,10 +31,22 @@ class StateProps:
     key: str
     region: str
     lock_table: str = ""
+    emulator_endpoint: str = ""
 
 
 def use_remote_state(stack: TerraformStack, props: StateProps) -> None:
     """Keep ``stack``'s state in the bootstrap bucket: encrypted, versioned, locked."""
+    emulator = (
+        {
+            "endpoints": S3BackendEndpointConfig(**backend_endpoints(props.emulator_endpoint)),
+            "skip_credentials_validation": True,
+            "skip_region_validation": True,
+            "skip_metadata_api_check": True,
+            "skip_requesting_account_id": True,
+        }
+        if props.emulator_endpoint
+        else {}
+    )
     S3Backend(
         stack,
         bucket=props.bucket,
@@ -41,9 +54,12 @@ def use_remote_state(stack: TerraformStack, props: StateProps) -> None:
         region=props.region,
         encrypt=True,
         dynamodb_table=props.lock_table or None,
+        **emulator,
     )
-    # cdktf 0.21 has no typed field for S3-native locking (Terraform >= 1.10).
+    # cdktf 0.21 has no typed fields for S3-native locking (Terraform >= 1.10) or use_path_style.
     stack.add_override("terraform.backend.s3.use_lockfile", True)
+    if props.emulator_endpoint:
+        stack.add_override("terraform.backend.s3.use_path_style", True)
 
 
 class StateBootstrap(Construct):
@@ -52,7 +68,7 @@ class StateBootstrap(Construct):
     def __init__(self, scope: Construct, id: str, props: StateProps) -> None:
         super().__init__(scope, id)
         LocalBackend(TerraformStack.of(self))
-        bucket = PrivateBucket(self, "bucket", bucket=props.bucket).bucket
+        bucket = PrivateBucket(self, "bucket", bucket=props.bucket, tls_only_policy=not props.emulator_endpoint).bucket
         S3BucketVersioningA(
             self,
             "versioning",

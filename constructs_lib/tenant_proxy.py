@@ -51,6 +51,7 @@ class TenantProxyProps:
     connection_borrow_timeout_seconds: int = 120
     max_connections_percent: int = 90
     max_idle_connections_percent: int = 50
+    reader_endpoint: bool = True  # False only where an emulator cannot create one (constructs_lib/emulator.py)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.tenants) <= MAX_TENANTS_PER_PROXY or len({t.shard for t in self.tenants}) != 1:
@@ -143,16 +144,25 @@ class TenantProxy(Construct):
             target_group_name="default",
             db_cluster_identifier=props.cluster.cluster.cluster_identifier,
         )
-        self.reader_endpoint = DbProxyEndpoint(
-            self,
-            "reader",
-            db_proxy_name=self.proxy.name,
-            db_proxy_endpoint_name=f"{props.name}-reader",
-            target_role="READ_ONLY",
-            vpc_subnet_ids=props.network.private_subnet_ids,
-            vpc_security_group_ids=[self.security_group.id],
-            depends_on=[target, *props.cluster.readers],
+        self.reader_endpoint = (
+            DbProxyEndpoint(
+                self,
+                "reader",
+                db_proxy_name=self.proxy.name,
+                db_proxy_endpoint_name=f"{props.name}-reader",
+                target_role="READ_ONLY",
+                vpc_subnet_ids=props.network.private_subnet_ids,
+                vpc_security_group_ids=[self.security_group.id],
+                depends_on=[target, *props.cluster.readers],
+            )
+            if props.reader_endpoint
+            else None
         )
+
+    @property
+    def read_endpoint(self) -> str:
+        """Where readers connect: the READ_ONLY endpoint (the default endpoint only when emulated)."""
+        return self.reader_endpoint.endpoint if self.reader_endpoint else self.proxy.endpoint
 
     def _role(self, stack: AwsStack):
         """The proxy may read the tenant secrets of this deployment and decrypt them via Secrets Manager only."""

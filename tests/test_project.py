@@ -13,7 +13,7 @@ from tests.support.paths import QUIET_TOOLS_ENV, ROOT
 from tests.support.synth import MAIN_STACK
 
 PROVIDER_PACKAGE = "cdktf_cdktf_provider_aws"
-CDKTF_CLI = ROOT / ".tools" / "cdktf-cli" / "node_modules" / ".bin" / "cdktf"
+CDKTF_CLI = ROOT / ".tools" / "node" / "node_modules" / ".bin" / "cdktf"
 
 
 def python_files():
@@ -47,7 +47,7 @@ def test_pinned_stack():
     pipfile = (ROOT / "Pipfile").read_text()
     assert 'cdktf = "==0.21.0"' in pipfile
     assert 'cdktf-cdktf-provider-aws = "==20.1.0"' in pipfile
-    assert json.loads((ROOT / ".tools/cdktf-cli/package.json").read_text())["devDependencies"]["cdktf-cli"] == "0.21.0"
+    assert json.loads((ROOT / ".tools/node/package.json").read_text())["devDependencies"]["cdktf-cli"] == "0.21.0"
 
 
 def test_provider_bindings_are_imported_in_exactly_one_module():

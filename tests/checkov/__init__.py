@@ -1,0 +1,1 @@
+"""Custom checkov checks of this project (checkov loads only packages)."""
