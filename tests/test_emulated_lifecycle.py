@@ -24,6 +24,9 @@ pytestmark = pytest.mark.terraform
 QUIRKS = json.loads((ROOT / "tests" / "emulator_quirks.json").read_text())["quirks"]
 ALLOWED_DRIFT = {(q["type"], q["attribute"]) for q in QUIRKS}
 PREFIX = "emulated"
+GROWTH_SHARE = {"proxy_max_connections_percent": 45, "proxy_max_idle_connections_percent": 45}
+# What growing by one tenant may change in place (besides creating the new shard), as tests/test_scale.py says.
+GROWTH_UPDATES = {"aws_lambda_function", "aws_cloudwatch_dashboard", "aws_instance", "aws_launch_template"}
 SECRET_PATTERNS = re.compile(r'"(password|secret_string|master_password)"\s*:\s*"[^"]+"|BEGIN [A-Z ]*PRIVATE KEY')
 
 
@@ -42,15 +45,16 @@ def lifecycle(request, terraform_config, tmp_path_factory):
     work = tmp_path_factory.mktemp(f"emulated-{request.param}")
     emulator = start_emulator(work)
     try:
-        synth = synthesize(
-            work / "out",
-            {
-                "name_prefix": PREFIX,
-                "tenant_count": 2,
-                "emulator_endpoint": emulator.url,
-                "create_load_test_stack": request.param == "full",
-            },
-        )
+        full = request.param == "full"
+        # The proxy-only cycle runs at 200 tenants, so it can show what growing to 201 would plan.
+        settings = {
+            "name_prefix": PREFIX,
+            "emulator_endpoint": emulator.url,
+            "create_load_test_stack": full,
+            "tenant_count": 2 if full else 200,
+            **({} if full else GROWTH_SHARE),
+        }
+        synth = synthesize(work / "out", settings)
         env = emulator.environment
 
         def tf(stack, *args, timeout=1200):
@@ -69,6 +73,13 @@ def lifecycle(request, terraform_config, tmp_path_factory):
         tf(MAIN_STACK, "plan", "-input=false", "-out=replan.plan")
         record["replan"] = json.loads(tf(MAIN_STACK, "show", "-json", "replan.plan"))
         record["state"] = tf(MAIN_STACK, "state", "pull")
+        if not full:
+            grown = synthesize(work / "grown", {**settings, "tenant_count": 201})
+            grown_dir = grown.stack().directory
+            for args in (["init", "-input=false"], ["plan", "-input=false", "-lock=false", "-out=grow.plan"]):
+                terraform.check(terraform.run(args, grown_dir, terraform_config, env, timeout=1200))
+            shown = terraform.run(["show", "-json", "grow.plan"], grown_dir, terraform_config, env)
+            record["growth_plan"] = json.loads(terraform.check(shown))
         tf(MAIN_STACK, "destroy", "-auto-approve", *apply_args())
         record["remaining"] = remaining_resources(emulator)
         # The state bucket outlives the main stack on purpose (force_destroy = false), here too.
@@ -160,6 +171,24 @@ def test_the_plan_summary_reads_the_emulator_plan(lifecycle, tmp_path):
     total = len(lifecycle["synth"].stack().resources())
     assert f"**{total} to add, 0 to change, 0 to destroy, 0 to replace**" in summary
     assert "WARNING" not in summary
+
+
+def test_growing_to_201_tenants_plans_only_additions_on_the_emulator(lifecycle):
+    if lifecycle["variant"] == "full":
+        pytest.skip("the growth plan is made in the proxy-only cycle, which runs at 200 tenants")
+    changes = [c for c in lifecycle["growth_plan"]["resource_changes"] if c["mode"] == "managed"]
+    by_action: dict[str, list[dict]] = {}
+    for change in changes:
+        by_action.setdefault("/".join(change["change"]["actions"]), []).append(change)
+    assert set(by_action) <= {"no-op", "create", "update"}, sorted(by_action)
+    for change in by_action.get("update", []):
+        drift = {a for a in changed_attributes(change) if (change["type"], a) not in ALLOWED_DRIFT}
+        assert not drift or change["type"] in GROWTH_UPDATES, (change["address"], drift)
+    created = {c["type"]: c for c in by_action["create"]}
+    assert sum(c["type"] == "aws_db_proxy" for c in by_action["create"]) == 1
+    secrets = [c["change"]["after"]["name"] for c in by_action["create"] if c["type"] == "aws_secretsmanager_secret"]
+    assert secrets == [f"{PREFIX}/tenants/200"]
+    assert "aws_db_proxy_default_target_group" in created
 
 
 def test_every_emulator_gap_is_documented():
