@@ -38,7 +38,8 @@ def unavailable() -> str | None:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -87,7 +88,7 @@ class MariaDB:
             capture_output=True,
             text=True,
         )
-        self.port = _free_port()
+        self.port = free_port()
         self.process = subprocess.Popen(
             [
                 _binary("mariadbd"),
