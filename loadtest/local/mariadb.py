@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pymysql
 
+from loadtest.local.processes import free_port, stop_process
 from loadtest.local.tls import TestPki, make_pki
 
 MASTER_USER = "admin_user"
@@ -36,13 +36,6 @@ def unavailable() -> str | None:
         if missing
         else None
     )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -136,13 +129,7 @@ class MariaDB:
         raise TimeoutError("mariadbd did not become ready")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_mariadb(directory: Path) -> MariaDB:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import boto3
 
-from loadtest.local.mariadb import free_port
+from loadtest.local.processes import free_port, stop_process
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
@@ -43,13 +43,7 @@ class Emulator:
         )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_emulator(directory: Path) -> Emulator:
