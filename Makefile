@@ -16,7 +16,7 @@ PY_SOURCES := main.py constructs_lib lambda tests
 RUFF_FORMAT_ARGS := --line-length 120 --target-version py311
 RUFF_ARGS := $(RUFF_FORMAT_ARGS) --select E,F,W,B,UP,SIM,I
 
-.PHONY: setup test-tools synth test lint bench bench-seed bench-access rehearse loadtest plan-summary emulate deploy-state deploy destroy
+.PHONY: setup test-tools synth preflight test lint bench bench-seed bench-access rehearse loadtest plan-summary emulate deploy-state deploy destroy
 
 setup: .venv/.synced $(CDKTF)
 
@@ -48,6 +48,10 @@ test-tools:
 synth: setup
 	$(CDKTF) synth
 	@echo "Terraform JSON: cdktf.out/stacks/state-bootstrap/cdk.tf.json and cdktf.out/stacks/rds-proxy-load-test/cdk.tf.json"
+
+## AWS's documented limits and rules on cdktf.out/ (every synth runs the same gate), with the figures it measured.
+preflight: synth
+	pipenv run python -m constructs_lib.preflight cdktf.out
 
 ## The whole test suite (CI runs exactly this).
 test: setup test-tools
@@ -91,12 +95,12 @@ plan-summary: setup
 emulate: setup
 	pipenv run python -m pytest -c tests/pytest.ini tests/test_emulated_lifecycle.py -v $(PYTEST_ARGS)
 
-## With real AWS credentials: create the state bucket once, then the stack; destroy when done.
+## With real AWS credentials and RDSPROXY_ACCOUNT_ID set: create the state bucket once, then the stack
+## (every synth runs the preflight gate first); destroy when done.
 deploy-state: setup
 	$(CDKTF) deploy state-bootstrap
 
 deploy: setup
-	@test -n "$${RDSPROXY_RDS_CA_BUNDLE:-}" || { echo "set RDSPROXY_RDS_CA_BUNDLE to the RDS CA bundle first (README: The RDS CA bundle)"; exit 2; }
 	$(CDKTF) deploy rds-proxy-load-test
 
 destroy: setup

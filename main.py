@@ -19,18 +19,24 @@ from constructs import Construct  # noqa: E402
 from constructs_lib.access_api import AccessApi, AccessApiProps  # noqa: E402
 from constructs_lib.access_function import AccessFunction, AccessFunctionProps, AccessTarget  # noqa: E402
 from constructs_lib.aurora_cluster import AuroraCluster, AuroraClusterProps  # noqa: E402
-from constructs_lib.function_package import (  # noqa: E402
-    AMAZON_ROOT_CA_FILE,
-    RDS_CA_FILE,
-    FunctionPackage,
-    FunctionPackageProps,
-)
+from constructs_lib.function_contract import AMAZON_ROOT_CA_FILE, RDS_CA_FILE  # noqa: E402
+from constructs_lib.function_package import FunctionPackage, FunctionPackageProps  # noqa: E402
 from constructs_lib.load_test import LoadTest, LoadTestProps, UnattendedRun  # noqa: E402
 from constructs_lib.monitoring import Monitoring, MonitoringProps, SideMetrics  # noqa: E402
 from constructs_lib.network import Network, NetworkProps  # noqa: E402
 from constructs_lib.platform import AwsStack, add_outputs, tag_side  # noqa: E402
+from constructs_lib.preflight import check_outdir  # noqa: E402
 from constructs_lib.state import StateBootstrap, StateProps, use_remote_state  # noqa: E402
-from constructs_lib.tenancy import all_tenants, shard_tenant_id_patterns, shards, tenant_secret_prefix  # noqa: E402
+from constructs_lib.tenancy import (  # noqa: E402
+    SHARD_PLACEHOLDER,
+    access_function_name,
+    all_tenants,
+    shard_tenant_id_patterns,
+    shards,
+    side_name,
+    tenant_access_role_name,
+    tenant_secret_prefix,
+)
 from constructs_lib.tenant_iam import TenantAccessRole, TenantAccessRoleProps  # noqa: E402
 from constructs_lib.tenant_proxy import TenantProxy, TenantProxyProps  # noqa: E402
 from constructs_lib.tenant_seeding import TenantSeeding, TenantSeedingProps  # noqa: E402
@@ -44,6 +50,7 @@ app = App()
 common = {
     "environment": settings.environment,
     "name_prefix": settings.name_prefix,
+    "account_id": settings.account_id,
     "emulator_endpoint": settings.emulator_endpoint,
 }
 state = StateProps(
@@ -62,7 +69,7 @@ tenants = all_tenants(settings.tenant_count)
 shared = Construct(stack, "shared")
 tag_side(shared, "shared")
 package = FunctionPackage(
-    shared, "functions", FunctionPackageProps(name=settings.name_prefix, rds_ca_bundle=settings.rds_ca_bundle)
+    shared, "functions", FunctionPackageProps(name=settings.name_prefix, rds_ca_pem=settings.rds_ca_pem())
 )
 
 
@@ -70,7 +77,7 @@ def side(key: str) -> tuple[Construct, Network]:
     """A side of the architecture: its scope (tagged with the side) and its VPC."""
     scope = Construct(stack, key)
     tag_side(scope, key)
-    name = f"{settings.name_prefix}-{key.replace('_', '')}"
+    name = side_name(settings.name_prefix, key)
     network = Network(
         scope,
         "network",
@@ -119,13 +126,13 @@ def seed(scope: Construct, network: Network, cluster: AuroraCluster, proxies: li
 
 
 def access_function(
-    scope: Construct, network: Network, targets: list[AccessTarget], role_name: str, ca_file: str
+    scope: Construct, key: str, network: Network, targets: list[AccessTarget], role_name: str, ca_file: str
 ) -> AccessFunction:
     return AccessFunction(
         scope,
         "access",
         AccessFunctionProps(
-            name=f"{network.props.name}-access",
+            name=access_function_name(settings.name_prefix, key),
             network=network,
             package=package,
             targets=targets,
@@ -147,22 +154,21 @@ proxies = [
         proxy_scope,
         f"rds_proxy_{index}",
         TenantProxyProps(
-            name=f"{proxy_network.props.name}-{index}",
             name_prefix=settings.name_prefix,
             network=proxy_network,
             cluster=proxy_cluster,
             tenants=shard,
             max_connections_percent=settings.proxy_max_connections_percent,
             max_idle_connections_percent=settings.proxy_max_idle_connections_percent,
-            reader_endpoint=not settings.emulated,
         ),
     )
     for index, shard in enumerate(shards(tenants))
 ]
 seed(proxy_scope, proxy_network, proxy_cluster, proxies)
-proxy_role_name = f"{proxy_network.props.name}-{{shard}}-tenant-access"
+proxy_role_name = tenant_access_role_name(settings.name_prefix, "proxy", SHARD_PLACEHOLDER)
 proxy_access = access_function(
     proxy_scope,
+    "proxy",
     proxy_network,
     [AccessTarget(p.read_endpoint, p.resource_id) for p in proxies],
     proxy_role_name,
@@ -173,7 +179,7 @@ for index, proxy in enumerate(proxies):
         proxy,
         "tenant_access",
         TenantAccessRoleProps(
-            name=proxy_role_name.replace("{shard}", str(index)),
+            name=tenant_access_role_name(settings.name_prefix, "proxy", index),
             caller_role_arn=proxy_access.function.role.arn,
             tenant_id_patterns=shard_tenant_id_patterns(index),
         ),
@@ -202,9 +208,10 @@ if settings.create_load_test_stack:
     # No Proxy side: the access function connects to the Aurora readers directly with IAM tokens.
     no_proxy_scope, no_proxy_network, no_proxy_cluster = database_side("no_proxy", iam_database_authentication=True)
     seed(no_proxy_scope, no_proxy_network, no_proxy_cluster, proxies=[])
-    no_proxy_role_name = f"{no_proxy_network.props.name}-tenant-access"
+    no_proxy_role_name = tenant_access_role_name(settings.name_prefix, "no_proxy")
     no_proxy_access = access_function(
         no_proxy_scope,
+        "no_proxy",
         no_proxy_network,
         [AccessTarget(no_proxy_cluster.cluster.reader_endpoint, no_proxy_cluster.resource_id)],
         no_proxy_role_name,
@@ -235,7 +242,6 @@ if settings.create_load_test_stack:
             stages={"proxy_stage": proxy_access.function, "no_proxy_stage": no_proxy_access.function},
             throttling_rate_limit=settings.api_throttling_rate_limit,
             throttling_burst_limit=settings.api_throttling_burst_limit,
-            resource_policy=not settings.emulated,
         ),
     )
     LoadTest(
@@ -252,14 +258,15 @@ if settings.create_load_test_stack:
             tenant_count=settings.tenant_count,
             ui_cidr=settings.locust_ui_cidr,
             wait_seconds=(settings.locust_wait_min_seconds, settings.locust_wait_max_seconds),
-            workers=not settings.emulated,
-            tls_only_bucket_policy=not settings.emulated,
+            ami_id=settings.locust_ami_id,
+            create_spot_service_linked_roles=settings.create_spot_service_linked_roles,
             unattended=UnattendedRun(
                 users=settings.locust_users,
                 spawn_rate=settings.locust_spawn_rate,
                 run_time=settings.locust_run_time,
                 max_failure_ratio=settings.locust_max_failure_ratio,
                 max_p95_ms=settings.locust_max_p95_ms,
+                expect_workers_max_wait_seconds=settings.locust_expect_workers_max_wait_seconds,
             )
             if settings.locust_unattended
             else None,
@@ -290,3 +297,7 @@ if settings.create_load_test_stack:
     )
 
 app.synth()
+# AWS's documented limits and rules, checked on what was just written, before anything reaches AWS.
+preflight = check_outdir(Path(app.outdir), settings.account_facts())
+if preflight.findings:
+    sys.exit(preflight.report())

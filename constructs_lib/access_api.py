@@ -64,7 +64,6 @@ class AccessApiProps:
     throttling_rate_limit: int
     throttling_burst_limit: int
     log_retention_days: int = 30
-    resource_policy: bool = True  # False only where an emulator cannot hold one (constructs_lib/emulator.py)
 
 
 class AccessApi(Construct):
@@ -113,7 +112,7 @@ class AccessApi(Construct):
         )
         policies = (
             [ApiGatewayRestApiPolicy(self, "policy", rest_api_id=self.api.id, policy=resource_policy)]
-            if props.resource_policy
+            if stack.capabilities.api_resource_policy
             else []
         )
         validator = ApiGatewayRequestValidator(
@@ -211,7 +210,12 @@ class AccessApi(Construct):
         add_outputs(self, "api", outputs)
 
     def _account_logging(self, name: str) -> ApiGatewayAccount:
-        """API Gateway writes access logs only once the account names a role for it (a per-region setting)."""
+        """API Gateway writes access logs only once the account names a role for it (a per-region setting).
+
+        API Gateway checks the role's permissions when the setting is made, so it waits for the grant;
+        destroy resets the setting instead of leaving it pointing at a deleted role (``reset_on_delete``,
+        deprecated in provider 5.x because 6.x always does so).
+        """
         role = service_role(
             self,
             "cloudwatch_role",
@@ -220,4 +224,7 @@ class AccessApi(Construct):
             policies={},
             managed_policies=("service-role/AmazonAPIGatewayPushToCloudWatchLogs",),
         )
-        return ApiGatewayAccount(self, "account", cloudwatch_role_arn=role.arn)
+        reset = AwsStack.of(self).capabilities.api_account_reset
+        account = ApiGatewayAccount(self, "account", cloudwatch_role_arn=role.arn, reset_on_delete=reset or None)
+        role.used_by(account)
+        return account

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
+from constructs_lib.function_contract import AccessConfig
 from constructs_lib.function_package import FunctionPackage
-from constructs_lib.network import MYSQL_PORT, Network
+from constructs_lib.network import Network
 from constructs_lib.platform import AwsStack
 from constructs_lib.tenancy import db_user_arn_prefix
 from constructs_lib.vpc_function import VpcFunction, VpcFunctionProps
@@ -41,6 +42,17 @@ class AccessFunction(Construct):
     def __init__(self, scope: Construct, id: str, props: AccessFunctionProps) -> None:
         super().__init__(scope, id)
         stack = AwsStack.of(self)
+        self.config = AccessConfig(
+            endpoints=[t.endpoint for t in props.targets],
+            resource_ids=[t.resource_id for t in props.targets],
+            tenant_role_arn=props.tenant_role_arn,
+            db_user_arn_prefix=db_user_arn_prefix(
+                partition=stack.partition, region=stack.region, account=stack.account_id
+            ),
+            tenant_count=props.tenant_count,
+            max_tenant_connections=props.max_tenant_connections,
+            ca_file=props.ca_file,
+        )
         self.function = VpcFunction(
             self,
             "function",
@@ -53,19 +65,6 @@ class AccessFunction(Construct):
                 timeout_seconds=props.timeout_seconds,
                 memory_mb=props.memory_mb,
                 reserved_concurrency=props.reserved_concurrency,
-                environment={
-                    "DB_ENDPOINTS": ",".join(t.endpoint for t in props.targets),
-                    "DB_RESOURCE_IDS": ",".join(t.resource_id for t in props.targets),
-                    "DB_PORT": str(MYSQL_PORT),
-                    "DB_USER_ARN_PREFIX": db_user_arn_prefix(
-                        partition=stack.partition, region=stack.region, account=stack.account_id
-                    ),
-                    "TENANT_ROLE_ARN": props.tenant_role_arn,
-                    "TENANT_COUNT": str(props.tenant_count),
-                    "MAX_TENANT_CONNECTIONS": str(props.max_tenant_connections),
-                    "CA_BUNDLE": props.ca_file,
-                    # STS through the VPC's interface endpoint, which serves the regional name.
-                    "AWS_STS_REGIONAL_ENDPOINTS": "regional",
-                },
+                environment=self.config.to_environment(),
             ),
         )

@@ -1,4 +1,10 @@
-"""An Aurora MySQL cluster: one writer and its readers, TLS-only, encrypted, private."""
+"""An Aurora MySQL cluster: one writer and its readers, TLS-only, encrypted, private.
+
+Engine versions are pinned (a supported one: settings check it against AWS's release calendar) and
+instances do not upgrade themselves: with a pinned version, an automatic minor upgrade would make every
+later plan try to downgrade, and the two sides of the load test must run the same version. AWS's
+guide recommends the same for long-term-support versions (aws_rules.AURORA_LTS).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import TYPE_CHECKING
 from constructs import Construct
 
 from constructs_lib.aws import (
+    CloudwatchLogGroup,
     DbSubnetGroup,
     RdsCluster,
     RdsClusterInstance,
@@ -15,8 +22,10 @@ from constructs_lib.aws import (
     RdsClusterParameterGroupParameter,
     SecurityGroup,
 )
-from constructs_lib.network import MYSQL_PORT, Network, allow_tcp
-from constructs_lib.platform import add_outputs
+from constructs_lib.aws_rules import RDS_CA_IDENTIFIER
+from constructs_lib.network import Network, allow_tcp
+from constructs_lib.platform import AwsStack, add_outputs
+from constructs_lib.tenancy import MYSQL_PORT
 
 if TYPE_CHECKING:
     from constructs_lib.aws import IamRolePolicy
@@ -26,6 +35,7 @@ if TYPE_CHECKING:
 PARAMETER_GROUP_FAMILY = "aurora-mysql8.0"  # every Aurora MySQL 3 version
 MASTER_USERNAME = "admin_user"
 DATABASE_NAME = "main"
+LOG_EXPORTS = ("error", "slowquery")
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,7 @@ class AuroraClusterProps:
     iam_database_authentication: bool
     reader_count: int = 2
     backup_retention_days: int = 1
+    log_retention_days: int = 30
 
 
 class AuroraCluster(Construct):
@@ -48,6 +59,7 @@ class AuroraCluster(Construct):
     def __init__(self, scope: Construct, id: str, props: AuroraClusterProps) -> None:
         super().__init__(scope, id)
         self.props = props
+        self._capabilities = AwsStack.of(self).capabilities
         self.security_group = props.network.security_group(
             self, "db_sg", f"{props.name}-aurora", f"Aurora MySQL of {props.name}: {MYSQL_PORT} from its callers only"
         )
@@ -60,6 +72,16 @@ class AuroraCluster(Construct):
             description=f"{props.name}: refuse connections without TLS",
             parameter=[RdsClusterParameterGroupParameter(name="require_secure_transport", value="ON")],
         )
+        # RDS exports to these groups; declared first, they are made with a retention and go on destroy.
+        log_groups = [
+            CloudwatchLogGroup(
+                self,
+                f"{export}_logs",
+                name=f"/aws/rds/cluster/{props.name}/{export}",
+                retention_in_days=props.log_retention_days,
+            )
+            for export in LOG_EXPORTS
+        ]
         self.cluster = RdsCluster(
             self,
             "cluster",
@@ -76,11 +98,12 @@ class AuroraCluster(Construct):
             vpc_security_group_ids=[self.security_group.id],
             backup_retention_period=props.backup_retention_days,
             copy_tags_to_snapshot=True,
-            enabled_cloudwatch_logs_exports=["error", "slowquery"],
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             # A load-test database: destroy must not leave snapshots or protection behind.
             skip_final_snapshot=True,
             deletion_protection=False,
             apply_immediately=True,
+            depends_on=log_groups,
         )
         self.writer = self._instance("writer", props.writer_instance_class, promotion_tier=0)
         self.readers = [
@@ -118,10 +141,16 @@ class AuroraCluster(Construct):
             promotion_tier=promotion_tier,
             performance_insights_enabled=insights,
             performance_insights_retention_period=performance_insights_retention_days,
-            auto_minor_version_upgrade=True,
+            auto_minor_version_upgrade=False,
+            # The CA the functions' RDS bundle is checked to hold (settings: rds_ca_bundle).
+            ca_cert_identifier=RDS_CA_IDENTIFIER if self._capabilities.instance_ca_certificate else None,
             apply_immediately=True,
             depends_on=depends_on,
         )
+
+    @property
+    def instances(self) -> list[RdsClusterInstance]:
+        return [self.writer, *self.readers]
 
     def allow_mysql_from(self, id: str, source: SecurityGroup, description: str) -> None:
         """Open the cluster's MySQL port to one caller's security group, and nothing else."""

@@ -65,6 +65,7 @@ from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktf_cdktf_provider_aws.iam_service_linked_role import IamServiceLinkedRole
 from cdktf_cdktf_provider_aws.instance import Instance, InstanceMetadataOptions, InstanceRootBlockDevice
 from cdktf_cdktf_provider_aws.internet_gateway import InternetGateway
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
@@ -127,7 +128,7 @@ from cdktf_cdktf_provider_aws.spot_fleet_request import (
     SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecification,
     SpotFleetRequestLaunchTemplateConfigOverrides,
 )
-from cdktf_cdktf_provider_aws.subnet import Subnet
+from cdktf_cdktf_provider_aws.subnet import Subnet, SubnetTimeouts
 from cdktf_cdktf_provider_aws.vpc import Vpc
 from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule

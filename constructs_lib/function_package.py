@@ -21,16 +21,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import certifi
-from cdktf import Annotations, AssetType, TerraformAsset
+from cdktf import AssetType, TerraformAsset
 from constructs import Construct
 
 from constructs_lib.aws import LambdaLayerVersion
+from constructs_lib.function_contract import AMAZON_ROOT_CA_FILE, RDS_CA_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_SOURCES = ROOT / "lambda"
 REQUIREMENTS = FUNCTION_SOURCES / "requirements.txt"
-# Tenant naming is shared with the synthesizer: ship the very same file, not a copy of it.
-SHARED_MODULES = {"constructs_lib/__init__.py": b"", "constructs_lib/tenancy.py": None}
+# Tenant naming, the functions' contract and the TLS name rules are shared with the synthesizer: ship
+# the very same files, not copies of them.
+SHARED_MODULES = {
+    "constructs_lib/__init__.py": b"",
+    "constructs_lib/tenancy.py": None,
+    "constructs_lib/function_contract.py": None,
+    "constructs_lib/endpoints.py": None,
+}
 BUILD_DIR = ROOT / "build" / "lambda"
 
 RUNTIME = "python3.12"
@@ -40,10 +47,6 @@ FIXED_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 # boto3 and its dependencies come with the Lambda runtime; a second botocore in the layer would
 # shadow the runtime's and could mismatch its boto3.
 RUNTIME_PROVIDED = re.compile(r"^(boto3|botocore|s3transfer|jmespath|dateutil|python_dateutil|six|urllib3|bin)([-.]|$)")
-
-# Where the packaged trust stores live inside the function (relative to the task root).
-AMAZON_ROOT_CA_FILE = "certs/amazon-root-ca.pem"  # RDS Proxy's certificates chain to these
-RDS_CA_FILE = "certs/rds-ca.pem"  # Aurora's certificates chain to the RDS CAs
 
 
 def write_reproducible_zip(files: Mapping[str, bytes], destination: Path) -> str:
@@ -69,13 +72,12 @@ def amazon_root_cas() -> bytes:
     return ("\n\n".join(chosen) + "\n").encode()
 
 
-def code_files(rds_ca_bundle: str) -> dict[str, bytes]:
+def code_files(rds_ca_pem: bytes) -> dict[str, bytes]:
     files = {path.name: path.read_bytes() for path in sorted(FUNCTION_SOURCES.glob("*.py"))}
     for name, content in SHARED_MODULES.items():
         files[name] = (ROOT / name).read_bytes() if content is None else content
     files[AMAZON_ROOT_CA_FILE] = amazon_root_cas()
-    if rds_ca_bundle:
-        files[RDS_CA_FILE] = Path(rds_ca_bundle).read_bytes()
+    files[RDS_CA_FILE] = rds_ca_pem
     return files
 
 
@@ -138,7 +140,11 @@ def dependency_files() -> dict[str, bytes]:
 @dataclass(frozen=True)
 class FunctionPackageProps:
     name: str
-    rds_ca_bundle: str
+    rds_ca_pem: bytes  # checked by settings (constructs_lib/rds_ca.py): holds the region's RDS root CA
+
+    def __post_init__(self) -> None:
+        if b"BEGIN CERTIFICATE" not in self.rds_ca_pem:
+            raise ValueError("rds_ca_pem must hold PEM certificates: functions that verify Aurora need them")
 
 
 class FunctionPackage(Construct):
@@ -146,13 +152,8 @@ class FunctionPackage(Construct):
 
     def __init__(self, scope: Construct, id: str, props: FunctionPackageProps) -> None:
         super().__init__(scope, id)
-        if not props.rds_ca_bundle:
-            Annotations.of(self).add_warning(
-                "rds_ca_bundle is not set: functions that connect to Aurora directly (seeding, No Proxy access) "
-                "will refuse every connection until it names the RDS CA bundle; see README"
-            )
         code_zip = BUILD_DIR / "code.zip"
-        self.code_hash = write_reproducible_zip(code_files(props.rds_ca_bundle), code_zip)
+        self.code_hash = write_reproducible_zip(code_files(props.rds_ca_pem), code_zip)
         self.code = TerraformAsset(self, "code", path=str(code_zip), type=AssetType.FILE)
         layer_zip, layer_hash = dependencies_zip()
         layer_asset = TerraformAsset(self, "dependencies", path=str(layer_zip), type=AssetType.FILE)

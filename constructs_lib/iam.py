@@ -3,11 +3,49 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
+from cdktf import TerraformResource
 from constructs import Construct
 
 from constructs_lib.aws import IamRole, IamRolePolicy, IamRolePolicyAttachment
-from constructs_lib.platform import AwsStack, policy_json
+from constructs_lib.aws_rules import SOURCE_CONDITIONS_DOCUMENTED
+from constructs_lib.platform import AwsStack, add_dependency, policy_json
+
+
+@dataclass
+class ServiceRole:
+    """A role a service assumes, and the grants that give it its permissions.
+
+    A service may check its role's permissions when the resource that uses it is created (Lambda
+    checks it may create network interfaces, API Gateway that it may write logs), so whatever hands
+    the role to a service waits for ``grants`` (``used_by``).
+    """
+
+    role: IamRole
+    grants: list[TerraformResource] = field(default_factory=list)
+    _users: list[TerraformResource] = field(default_factory=list)
+
+    @property
+    def arn(self) -> str:
+        return self.role.arn
+
+    @property
+    def name(self) -> str:
+        return self.role.name
+
+    def used_by(self, *resources: TerraformResource) -> None:
+        """``resources`` hand this role to a service: they wait for every grant, also later ones."""
+        self._users.extend(resources)
+        for resource in resources:
+            add_dependency(resource, *self.grants)
+
+    def add_policy(self, scope: Construct, id: str, name: str, document: str) -> IamRolePolicy:
+        policy = IamRolePolicy(scope, id, role=self.role.id, name=name, policy=document)
+        self.grants.append(policy)
+        for user in self._users:
+            add_dependency(user, policy)
+        return policy
 
 
 def service_role(
@@ -19,34 +57,38 @@ def service_role(
     policies: Mapping[str, str],
     source_arn: str | None = None,
     managed_policies: Sequence[str] = (),
-) -> IamRole:
-    """A role only ``service`` may assume, and only on behalf of this account's resources.
+) -> ServiceRole:
+    """A role only ``service`` may assume.
 
-    The confused-deputy conditions stop another account's resource from making the service use
-    this role: ``aws:SourceAccount`` always, ``aws:SourceArn`` where the service sends it
-    (``source_arn``; Lambda and RDS Proxy do not document it for role assumption).
-    ``managed_policies`` names AWS managed policies by path, e.g. "service-role/X".
+    The confused-deputy conditions ``aws:SourceAccount`` (and ``aws:SourceArn``, ``source_arn``) are
+    added only for services AWS documents as sending them when they assume a role
+    (``aws_rules.SOURCE_CONDITIONS_DOCUMENTED``, each with its page): elsewhere the keys are absent from
+    the request and the condition would make the role unusable. ``managed_policies`` names AWS
+    managed policies by path, e.g. "service-role/X".
     """
     stack = AwsStack.of(scope)
-    condition: dict[str, dict[str, str]] = {"StringEquals": {"aws:SourceAccount": stack.account_id}}
-    if source_arn:
-        condition["ArnLike"] = {"aws:SourceArn": source_arn}
-    trust = policy_json(
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": f"{service}.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": condition,
-        }
-    )
-    role = IamRole(scope, id, name=name, assume_role_policy=trust)
+    statement: dict[str, object] = {
+        "Effect": "Allow",
+        "Principal": {"Service": f"{service}.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    if service in SOURCE_CONDITIONS_DOCUMENTED:
+        condition: dict[str, dict[str, str]] = {"StringEquals": {"aws:SourceAccount": stack.account_id}}
+        if source_arn:
+            condition["ArnLike"] = {"aws:SourceArn": source_arn}
+        statement["Condition"] = condition
+    elif source_arn:
+        raise ValueError(f"{service} is not documented to send aws:SourceArn when it assumes a role")
+    role = ServiceRole(IamRole(scope, id, name=name, assume_role_policy=policy_json(statement)))
     for managed in managed_policies:
-        IamRolePolicyAttachment(
-            scope,
-            f"{id}_{managed.rsplit('/', 1)[-1]}",
-            role=role.name,
-            policy_arn=f"arn:{stack.partition}:iam::aws:policy/{managed}",
+        role.grants.append(
+            IamRolePolicyAttachment(
+                scope,
+                f"{id}_{managed.rsplit('/', 1)[-1]}",
+                role=role.name,
+                policy_arn=f"arn:{stack.partition}:iam::aws:policy/{managed}",
+            )
         )
     for policy_name, document in policies.items():
-        IamRolePolicy(scope, f"{id}_{policy_name}", role=role.id, name=policy_name, policy=document)
+        role.add_policy(scope, f"{id}_{policy_name}", policy_name, document)
     return role

@@ -3,7 +3,15 @@
 Both run in the Load Test VPC and call the access API through its execute-api endpoint. They are
 bootstrapped by plain user data (``loadtest/bootstrap.sh``) that installs the pinned Locust,
 writes the project's ``loadtest/locustfile.py``, and runs Locust as a systemd service. With
-``unattended`` the primary runs one headless test when it boots and copies the reports to S3.
+``unattended`` the primary runs one headless test when it boots and copies the reports to S3; if the
+workers have not connected within ``expect_workers_max_wait_seconds`` it gives up (exit 1) instead
+of waiting forever.
+
+The AMI is either pinned (``ami_id``) or resolved once from AWS's Amazon Linux 2023 parameter: later
+AL2023 releases change that parameter, and since a new AMI forces a new instance, the resolved one is
+kept (``ignore_changes``) so that no plan shows a surprise replacement. Spot Fleet requests made
+through the API need the EC2 Spot service-linked roles (aws_rules.SPOT_FLEET_PREREQUISITES); the
+stack creates them unless the account already has them.
 """
 
 from __future__ import annotations
@@ -15,13 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdktf import Fn
+from cdktf import Fn, TerraformResourceLifecycle
 from constructs import Construct
 
 from constructs_lib.aws import (
     DataAwsSsmParameter,
     IamInstanceProfile,
-    IamRolePolicy,
+    IamServiceLinkedRole,
     Instance,
     InstanceMetadataOptions,
     InstanceRootBlockDevice,
@@ -42,7 +50,7 @@ from constructs_lib.aws import (
     VpcSecurityGroupEgressRule,
     VpcSecurityGroupIngressRule,
 )
-from constructs_lib.iam import service_role
+from constructs_lib.iam import ServiceRole, service_role
 from constructs_lib.network import HTTPS_PORT, Network, allow_tcp
 from constructs_lib.platform import AwsStack, add_outputs, policy_json
 from constructs_lib.private_bucket import PrivateBucket
@@ -55,6 +63,7 @@ MASTER_PORT = 5557
 # Amazon Linux 2023, resolved by AWS's public parameter in whatever partition and region we are.
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 REPORTS_DIR = "/var/lib/locust/reports"
+SPOT_SERVICES = {"spot_fleet_service_role": "spotfleet.amazonaws.com", "spot_service_role": "spot.amazonaws.com"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class UnattendedRun:
     run_time: str
     max_failure_ratio: float
     max_p95_ms: float
+    expect_workers_max_wait_seconds: int
 
 
 @dataclass(frozen=True)
@@ -79,9 +89,8 @@ class LoadTestProps:
     ui_cidr: str  # empty: no one reaches the UI from outside
     wait_seconds: tuple[float, float] = (5.0, 9.0)
     unattended: UnattendedRun | None = None
-    # False only where an emulator cannot do these (constructs_lib/emulator.py).
-    workers: bool = True
-    tls_only_bucket_policy: bool = True
+    ami_id: str = ""  # empty: AL2023 from AWS's parameter, resolved once
+    create_spot_service_linked_roles: bool = True
 
 
 def render_bootstrap(role: str, locust_version: str, environment: Mapping[str, str], service_policy: str) -> str:
@@ -114,15 +123,14 @@ def base64_user_data(script: str) -> str:
 class LoadTest(Construct):
     def __init__(self, scope: Construct, id: str, props: LoadTestProps) -> None:
         super().__init__(scope, id)
-        stack = AwsStack.of(self)
         network = props.network
-        ami = DataAwsSsmParameter(self, "ami", name=AMI_PARAMETER).value
+        ami = props.ami_id or DataAwsSsmParameter(self, "ami", name=AMI_PARAMETER).value
+        keep_resolved_ami = None if props.ami_id else ["ami"]
         self.reports = PrivateBucket(
             self,
             "reports",
             bucket_prefix=f"{props.name}-reports-",
             force_destroy=True,
-            tls_only_policy=props.tls_only_bucket_policy,
         ).bucket
         S3BucketLifecycleConfiguration(
             self,
@@ -177,7 +185,9 @@ class LoadTest(Construct):
             "LOCUST_WAIT_MIN": str(props.wait_seconds[0]),
             "LOCUST_WAIT_MAX": str(props.wait_seconds[1]),
         }
-        primary_profile = self._instance_profile(stack, "primary", props.name, reports_writer=bool(props.unattended))
+        primary_profile, primary_role = self._instance_profile(
+            "primary", props.name, reports_writer=bool(props.unattended)
+        )
         self.primary = Instance(
             self,
             "primary",
@@ -197,8 +207,10 @@ class LoadTest(Construct):
             ),
             user_data_replace_on_change=True,
             tags={"Name": f"{props.name}-primary"},
+            lifecycle=TerraformResourceLifecycle(ignore_changes=keep_resolved_ami) if keep_resolved_ami else None,
         )
-        worker_profile = self._instance_profile(stack, "worker", props.name, reports_writer=False)
+        primary_role.used_by(self.primary)
+        worker_profile, worker_role = self._instance_profile("worker", props.name, reports_writer=False)
         worker_data = render_bootstrap(
             "worker",
             props.locust_version,
@@ -224,8 +236,10 @@ class LoadTest(Construct):
                 LaunchTemplateTagSpecifications(resource_type="instance", tags={"Name": f"{props.name}-worker"})
             ],
             update_default_version=True,
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["image_id"]) if keep_resolved_ami else None,
         )
-        if props.workers:
+        worker_role.used_by(template)
+        if AwsStack.of(self).capabilities.worker_spot_fleet:
             fleet_role = service_role(
                 self,
                 "fleet_role",
@@ -233,6 +247,11 @@ class LoadTest(Construct):
                 service="spotfleet",
                 policies={},
                 managed_policies=("service-role/AmazonEC2SpotFleetTaggingRole",),
+            )
+            linked_roles = (
+                [IamServiceLinkedRole(self, id, aws_service_name=service) for id, service in SPOT_SERVICES.items()]
+                if props.create_spot_service_linked_roles
+                else []
             )
             self.workers = SpotFleetRequest(
                 self,
@@ -260,7 +279,9 @@ class LoadTest(Construct):
                         ],
                     )
                 ],
+                depends_on=linked_roles,
             )
+            fleet_role.used_by(self.workers)
         add_outputs(
             self,
             "load_test",
@@ -284,6 +305,7 @@ class LoadTest(Construct):
             "LOCUST_RUN_TIME": run.run_time,
             "LOCUST_MAX_FAILURE_RATIO": str(run.max_failure_ratio),
             "LOCUST_MAX_P95_MS": str(run.max_p95_ms),
+            "LOCUST_EXPECT_WORKERS_MAX_WAIT": str(run.expect_workers_max_wait_seconds),
             "LOCUST_CSV": f"{REPORTS_DIR}/locust",
             "LOCUST_HTML": f"{REPORTS_DIR}/locust.html",
         }
@@ -298,7 +320,9 @@ class LoadTest(Construct):
             f"s3://{self.reports.bucket}/reports/%H/"
         )
 
-    def _instance_profile(self, stack: AwsStack, role: str, name: str, *, reports_writer: bool) -> IamInstanceProfile:
+    def _instance_profile(
+        self, role: str, name: str, *, reports_writer: bool
+    ) -> tuple[IamInstanceProfile, ServiceRole]:
         instance_role = service_role(
             self,
             f"{role}_role",
@@ -309,12 +333,11 @@ class LoadTest(Construct):
             managed_policies=("AmazonSSMManagedInstanceCore",),
         )
         if reports_writer:
-            IamRolePolicy(
+            instance_role.add_policy(
                 self,
                 f"{role}_reports",
-                role=instance_role.id,
-                name="write-reports",
-                policy=policy_json(
+                "write-reports",
+                policy_json(
                     {
                         "Sid": "WriteReports",
                         "Effect": "Allow",
@@ -323,4 +346,5 @@ class LoadTest(Construct):
                     }
                 ),
             )
-        return IamInstanceProfile(self, f"{role}_profile", name=f"{name}-{role}", role=instance_role.name)
+        profile = IamInstanceProfile(self, f"{role}_profile", name=f"{name}-{role}", role=instance_role.name)
+        return profile, instance_role

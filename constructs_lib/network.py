@@ -20,6 +20,7 @@ from constructs_lib.aws import (
     RouteTableAssociation,
     SecurityGroup,
     Subnet,
+    SubnetTimeouts,
     Vpc,
     VpcEndpoint,
     VpcSecurityGroupEgressRule,
@@ -28,8 +29,10 @@ from constructs_lib.aws import (
 from constructs_lib.iam import service_role
 from constructs_lib.platform import AwsStack, add_outputs, policy_json
 
-MYSQL_PORT = 3306
 HTTPS_PORT = 443
+# Lambda releases a VPC function's network interfaces up to ~45 minutes after the function is deleted,
+# and a subnet cannot go before its interfaces do (terraform-provider-aws, aws_lambda_function notes).
+SUBNET_DELETE_TIMEOUT = "45m"
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Network(Construct):
         self._route_table("public", self.public_subnets, gateway_id=igw.id)
         self._route_table("private", self.private_subnets, nat_gateway_id=nat.id)
         self._endpoint_sg: SecurityGroup | None = None
+        self.interface_endpoints: list[VpcEndpoint] = []
         if props.flow_logs:
             self._flow_logs()
         add_outputs(
@@ -111,6 +115,7 @@ class Network(Construct):
             availability_zone=zone,
             map_public_ip_on_launch=False,
             tags={"Name": f"{self.props.name}-{kind}-{cidr}", "tier": kind},
+            timeouts=None if public else SubnetTimeouts(delete=SUBNET_DELETE_TIMEOUT),
         )
 
     def _route_table(self, kind: str, subnets: list[Subnet], **default_route: str) -> None:
@@ -145,7 +150,7 @@ class Network(Construct):
                 )
             },
         )
-        FlowLog(
+        flow_log = FlowLog(
             self,
             "flow_log",
             vpc_id=self.vpc.id,
@@ -156,6 +161,7 @@ class Network(Construct):
             max_aggregation_interval=60,
             tags={"Name": self.props.name},
         )
+        role.used_by(flow_log)
 
     def security_group(self, scope: Construct, id: str, name: str, description: str) -> SecurityGroup:
         """A security group of ``scope`` in this VPC with no rules; callers open exactly what they need."""
@@ -189,7 +195,7 @@ class Network(Construct):
                 to_port=HTTPS_PORT,
                 cidr_ipv4=self.cidr_block,
             )
-        return VpcEndpoint(
+        endpoint = VpcEndpoint(
             self,
             f"endpoint_{service.replace('-', '_')}",
             vpc_id=self.vpc.id,
@@ -200,6 +206,8 @@ class Network(Construct):
             security_group_ids=[self._endpoint_sg.id],
             tags={"Name": f"{self.props.name}-{service}"},
         )
+        self.interface_endpoints.append(endpoint)
+        return endpoint
 
 
 def allow_tcp(

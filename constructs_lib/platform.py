@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 import jsii
-from cdktf import Aspects, Fn, IAspect, TerraformOutput, TerraformResource, TerraformStack
+from cdktf import Aspects, Fn, IAspect, Op, TerraformOutput, TerraformResource, TerraformStack
 from constructs import Construct, IConstruct
 
 from constructs_lib.aws import (
@@ -22,7 +22,7 @@ from constructs_lib.aws import (
     DataAwsPartition,
     DataAwsRegion,
 )
-from constructs_lib.emulator import provider_endpoints
+from constructs_lib.emulator import Capabilities, provider_endpoints
 
 PROJECT_TAG = "rds-proxy-multitenant"
 REQUIRED_TERRAFORM = ">= 1.10.0"  # S3 backend lock files (use_lockfile) need 1.10
@@ -39,9 +39,11 @@ class AwsStack(TerraformStack):
         region: str,
         environment: str,
         name_prefix: str,
+        account_id: str = "",
         emulator_endpoint: str = "",
     ) -> None:
         super().__init__(scope, id)
+        self.capabilities = Capabilities.of_target(emulator_endpoint)
         self.add_override("terraform.required_version", REQUIRED_TERRAFORM)
         emulator = (
             {
@@ -58,6 +60,8 @@ class AwsStack(TerraformStack):
             self,
             "aws",
             region=region,
+            # Terraform refuses credentials of any other account before it changes anything.
+            allowed_account_ids=[account_id] if account_id else None,
             **emulator,
             default_tags=[
                 AwsProviderDefaultTags(
@@ -71,6 +75,27 @@ class AwsStack(TerraformStack):
         self.dns_suffix = partition.dns_suffix
         self.account_id = DataAwsCallerIdentity(self, "caller").account_id
         self.region = DataAwsRegion(self, "region").name
+        if not account_id and not emulator_endpoint:
+            self._refuse_to_plan_without_account_id()
+
+    def _refuse_to_plan_without_account_id(self) -> None:
+        """A stack synthesized without ``account_id`` is for review: planning it stops with this message."""
+        guard = TerraformOutput(
+            self, "deployment_account", value=self.account_id, description="The account this stack is planned against"
+        )
+        guard.override_logical_id("deployment_account")
+        # cdktf 0.21 keeps an output's precondition but does not write it; the override does.
+        guard.add_override(
+            "precondition",
+            [
+                {
+                    "condition": Op.lt(Fn.length_of(self.account_id), 1),  # never true: an account id has 12 digits
+                    "error_message": "The account_id setting is empty: set it to the 12-digit AWS account to deploy "
+                    "to (e.g. RDSPROXY_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)) and "
+                    "synthesize again. It pins the providers to that account and names the state bucket.",
+                }
+            ],
+        )
 
     def arn(self, service: str, resource: str, *, regional: bool = True, in_account: bool = True) -> str:
         """ARN of a resource in this stack's partition, region and account."""
@@ -106,6 +131,15 @@ class _SideTag:
 def tag_side(scope: Construct, side: str) -> None:
     """Tag every taggable resource under ``scope`` with the architecture side it belongs to."""
     Aspects.of(scope).add(_SideTag(side))
+
+
+def add_dependency(resource: TerraformResource, *dependencies: TerraformResource) -> None:
+    """Make ``resource`` wait for ``dependencies`` (depends_on), keeping what it already waits for."""
+    addresses = [f"{d.terraform_resource_type}.{d.friendly_unique_id}" for d in dependencies]
+    resource.depends_on = [
+        *(resource.depends_on or []),
+        *(a for a in addresses if a not in (resource.depends_on or [])),
+    ]
 
 
 def policy_json(*statements: Mapping[str, object]) -> str:

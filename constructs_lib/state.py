@@ -68,7 +68,7 @@ class StateBootstrap(Construct):
     def __init__(self, scope: Construct, id: str, props: StateProps) -> None:
         super().__init__(scope, id)
         LocalBackend(TerraformStack.of(self))
-        bucket = PrivateBucket(self, "bucket", bucket=props.bucket, tls_only_policy=not props.emulator_endpoint).bucket
+        bucket = PrivateBucket(self, "bucket", bucket=props.bucket).bucket
         S3BucketVersioningA(
             self,
             "versioning",

@@ -18,6 +18,13 @@ VALUE_COLUMNS = ("A", "B", "C", "D", "E")
 # The session tag naming the tenant when the access function assumes a tenant-access role.
 TENANT_TAG = "tenant"
 DB_USER_PREFIX = "user"
+MYSQL_PORT = 3306
+# A tenant session is assumed with the access function's own role credentials (role chaining), which
+# AWS caps at one hour; tenant-access roles allow exactly that.
+SESSION_SECONDS = 3600
+# Stands for a shard's number in names the access function completes per tenant (Lambda's 4 KB
+# environment cannot list one role ARN per shard).
+SHARD_PLACEHOLDER = "{shard}"
 
 
 @dataclass(frozen=True, order=True)
@@ -51,6 +58,37 @@ class Tenant:
 def tenant_secret_prefix(name_prefix: str) -> str:
     """Common name prefix of all tenant secrets of one deployment (for IAM resource patterns)."""
     return f"{name_prefix}/tenants/"
+
+
+def side_name(name_prefix: str, side: str) -> str:
+    """Name of one side of the architecture ("proxy", "no_proxy", "load_test"): its VPC, cluster, functions."""
+    return f"{name_prefix}-{side.replace('_', '')}"
+
+
+def proxy_name(name_prefix: str, shard: int | str) -> str:
+    """The RDS Proxy of a shard; ``shard="*"`` gives the IAM pattern over every shard's proxy."""
+    return f"{side_name(name_prefix, 'proxy')}-{shard}"
+
+
+def proxy_reader_endpoint_name(name_prefix: str, shard: int) -> str:
+    return f"{proxy_name(name_prefix, shard)}-reader"
+
+
+def tenant_access_role_name(name_prefix: str, side: str, shard: int | str | None = None) -> str:
+    """The role a side's access function assumes per tenant: one per proxy shard, or one per cluster.
+
+    ``shard`` may be ``SHARD_PLACEHOLDER``, which the function fills in per tenant.
+    """
+    stem = side_name(name_prefix, side) if shard is None else f"{side_name(name_prefix, side)}-{shard}"
+    return f"{stem}-tenant-access"
+
+
+def access_function_name(name_prefix: str, side: str) -> str:
+    return f"{side_name(name_prefix, side)}-access"
+
+
+def shard_count(tenant_count: int) -> int:
+    return -(-tenant_count // MAX_TENANTS_PER_PROXY)
 
 
 def all_tenants(count: int) -> list[Tenant]:

@@ -3,6 +3,10 @@
 Each tenant's entry points at that tenant's own Secrets Manager secret. The secrets are declared
 here without a value: the seeding function fills them, so passwords never enter Terraform state.
 The auth list lives in Terraform (no runtime ModifyDBProxy), so a re-plan shows no drift.
+
+Secrets and keys carry the name of their proxy as a tag: a proxy's role reads its own shard's secrets
+only, while ``grant_tenant_secrets_fill`` lets the seeding function fill every shard's with one grant
+whose size does not grow with the shards (an IAM role's inline policies may total 10,240 characters).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from constructs import Construct
 
 from constructs_lib.aurora_cluster import AuroraCluster
 from constructs_lib.aws import (
+    CloudwatchLogGroup,
     DbProxy,
     DbProxyAuth,
     DbProxyDefaultTargetGroup,
@@ -28,9 +33,16 @@ from constructs_lib.aws import (
     SecurityGroup,
 )
 from constructs_lib.iam import service_role
-from constructs_lib.network import MYSQL_PORT, Network, allow_tcp
+from constructs_lib.network import Network, allow_tcp
 from constructs_lib.platform import AwsStack, policy_json
-from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY, Tenant, tenant_secret_prefix
+from constructs_lib.tenancy import (
+    MAX_TENANTS_PER_PROXY,
+    MYSQL_PORT,
+    Tenant,
+    proxy_name,
+    proxy_reader_endpoint_name,
+    tenant_secret_prefix,
+)
 
 if TYPE_CHECKING:
     from constructs_lib.aws import IamRolePolicy
@@ -38,11 +50,12 @@ if TYPE_CHECKING:
     from constructs_lib.vpc_function import VpcFunction
 
 SECRET_TAG = "tenant-secret-of"
+KEY_TAG = "tenant-secrets-key-of"
+LOG_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True)
 class TenantProxyProps:
-    name: str
     name_prefix: str
     network: Network
     cluster: AuroraCluster
@@ -51,7 +64,6 @@ class TenantProxyProps:
     connection_borrow_timeout_seconds: int = 120
     max_connections_percent: int = 90
     max_idle_connections_percent: int = 50
-    reader_endpoint: bool = True  # False only where an emulator cannot create one (constructs_lib/emulator.py)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.tenants) <= MAX_TENANTS_PER_PROXY or len({t.shard for t in self.tenants}) != 1:
@@ -66,34 +78,37 @@ class TenantProxy(Construct):
     def __init__(self, scope: Construct, id: str, props: TenantProxyProps) -> None:
         super().__init__(scope, id)
         self.props = props
+        self.shard = props.tenants[0].shard
+        self.name = proxy_name(self.props.name_prefix, self.shard)
         self._resource_id: TerraformLocal | None = None
         stack = AwsStack.of(self)
         self.secrets_key = KmsKey(
             self,
             "secrets_key",
-            description=f"{props.name}: encrypts the tenant secrets",
+            description=f"{self.name}: encrypts the tenant secrets",
             enable_key_rotation=True,
             deletion_window_in_days=7,
+            tags={KEY_TAG: self.name},
         )
         KmsAlias(
-            self, "secrets_key_alias", name=f"alias/{props.name}-tenant-secrets", target_key_id=self.secrets_key.key_id
+            self, "secrets_key_alias", name=f"alias/{self.name}-tenant-secrets", target_key_id=self.secrets_key.key_id
         )
         self.secrets = {
             tenant: SecretsmanagerSecret(
                 self,
                 f"tenant_secret_{tenant.id}",
-                name=tenant.secret_name(props.name_prefix),
+                name=tenant.secret_name(self.props.name_prefix),
                 description=f"Proxy login of tenant {tenant.id} ({tenant.db_user}); the seeding function sets it",
                 kms_key_id=self.secrets_key.arn,
                 # Names are reused when a load-test deployment is destroyed and made again.
                 recovery_window_in_days=0,
-                tags={SECRET_TAG: props.name},
+                tags={SECRET_TAG: self.name},
             )
             for tenant in props.tenants
         }
-        self.secret_arn_pattern = stack.arn("secretsmanager", f"secret:{tenant_secret_prefix(props.name_prefix)}*")
+        self.secret_arn_pattern = stack.arn("secretsmanager", f"secret:{tenant_secret_prefix(self.props.name_prefix)}*")
         self.security_group = props.network.security_group(
-            self, "proxy_sg", props.name, f"RDS Proxy of {props.name}: {MYSQL_PORT} from the access function only"
+            self, "proxy_sg", self.name, f"RDS Proxy of {self.name}: {MYSQL_PORT} from the access function only"
         )
         allow_tcp(
             self,
@@ -104,10 +119,14 @@ class TenantProxy(Construct):
             description="RDS Proxy to Aurora",
         )
         role = self._role(stack)
+        # RDS Proxy writes to this group; declared first, it is made with a retention and goes on destroy.
+        log_group = CloudwatchLogGroup(
+            self, "logs", name=f"/aws/rds/proxy/{self.name}", retention_in_days=LOG_RETENTION_DAYS
+        )
         self.proxy = DbProxy(
             self,
             "proxy",
-            name=props.name,
+            name=self.name,
             engine_family="MYSQL",
             require_tls=True,
             debug_logging=False,
@@ -126,8 +145,10 @@ class TenantProxy(Construct):
                 )
                 for tenant, secret in self.secrets.items()
             ],
+            depends_on=[log_group],
         )
-        DbProxyDefaultTargetGroup(
+        role.used_by(self.proxy)
+        self.target_group = DbProxyDefaultTargetGroup(
             self,
             "target_group",
             db_proxy_name=self.proxy.name,
@@ -137,25 +158,28 @@ class TenantProxy(Construct):
                 max_idle_connections_percent=props.max_idle_connections_percent,
             ),
         )
+        # Provider 5.x retries RegisterDBProxyTargets for 5 minutes only, while the cluster's instances
+        # take longer to create: register the cluster once all of them exist.
         target = DbProxyTarget(
             self,
             "target",
             db_proxy_name=self.proxy.name,
-            target_group_name="default",
+            target_group_name=self.target_group.name,
             db_cluster_identifier=props.cluster.cluster.cluster_identifier,
+            depends_on=props.cluster.instances,
         )
         self.reader_endpoint = (
             DbProxyEndpoint(
                 self,
                 "reader",
                 db_proxy_name=self.proxy.name,
-                db_proxy_endpoint_name=f"{props.name}-reader",
+                db_proxy_endpoint_name=proxy_reader_endpoint_name(props.name_prefix, self.shard),
                 target_role="READ_ONLY",
                 vpc_subnet_ids=props.network.private_subnet_ids,
                 vpc_security_group_ids=[self.security_group.id],
                 depends_on=[target, *props.cluster.readers],
             )
-            if props.reader_endpoint
+            if stack.capabilities.proxy_reader_endpoint
             else None
         )
 
@@ -169,7 +193,7 @@ class TenantProxy(Construct):
         return service_role(
             self,
             "role",
-            name=f"{self.props.name}-proxy",
+            name=f"{self.name}-proxy",
             service="rds",
             policies={
                 "read-tenant-secrets": policy_json(
@@ -178,7 +202,7 @@ class TenantProxy(Construct):
                         "Effect": "Allow",
                         "Action": "secretsmanager:GetSecretValue",
                         "Resource": self.secret_arn_pattern,
-                        "Condition": {"StringEquals": {f"secretsmanager:ResourceTag/{SECRET_TAG}": self.props.name}},
+                        "Condition": {"StringEquals": {f"secretsmanager:ResourceTag/{SECRET_TAG}": self.name}},
                     },
                     {
                         "Sid": "DecryptViaSecretsManager",
@@ -190,27 +214,6 @@ class TenantProxy(Construct):
                         },
                     },
                 )
-            },
-        )
-
-    def grant_secret_fill(self, grantee: VpcFunction) -> IamRolePolicy:
-        """Let a function write (and read back) the passwords of this proxy's tenants, nothing else."""
-        stack = AwsStack.of(self)
-        return grantee.add_policy(
-            f"fill-secrets-{self.props.name}",
-            {
-                "Sid": "FillTenantSecrets",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
-                "Resource": self.secret_arn_pattern,
-                "Condition": {"StringEquals": {f"secretsmanager:ResourceTag/{SECRET_TAG}": self.props.name}},
-            },
-            {
-                "Sid": "EncryptViaSecretsManager",
-                "Effect": "Allow",
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": self.secrets_key.arn,
-                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.dns_suffix}"}},
             },
         )
 
@@ -230,3 +233,31 @@ class TenantProxy(Construct):
         if self._resource_id is None:
             self._resource_id = TerraformLocal(self, "resource_id", Fn.element(Fn.split(":", self.proxy.arn), 6))
         return self._resource_id.as_string
+
+
+def grant_tenant_secrets_fill(grantee: VpcFunction, name_prefix: str) -> IamRolePolicy:
+    """Let a function write (and read back) the passwords of every shard's tenants, and nothing else.
+
+    One grant for all shards, the same size for 1 shard or 30: secrets and keys are chosen by the
+    deployment's secret name prefix and by their proxy tag (this deployment's proxies only).
+    """
+    stack = AwsStack.of(grantee)
+    proxies = proxy_name(name_prefix, "*")
+    via_secrets_manager = {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.dns_suffix}"}
+    return grantee.add_policy(
+        "fill-tenant-secrets",
+        {
+            "Sid": "FillTenantSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+            "Resource": stack.arn("secretsmanager", f"secret:{tenant_secret_prefix(name_prefix)}*"),
+            "Condition": {"StringLike": {f"secretsmanager:ResourceTag/{SECRET_TAG}": proxies}},
+        },
+        {
+            "Sid": "EncryptViaSecretsManager",
+            "Effect": "Allow",
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": stack.arn("kms", "key/*"),
+            "Condition": {"StringEquals": via_secrets_manager, "StringLike": {f"aws:ResourceTag/{KEY_TAG}": proxies}},
+        },
+    )

@@ -2,7 +2,10 @@
 
 Terraform invokes it once per proxy shard (200 tenants at most) with the shard's tenant range. The
 input changes only when that range does, so growing the tenant count re-runs only the shards that
-gained tenants; a code change re-runs all of them (seeding is idempotent).
+gained tenants; a code change re-runs all of them (seeding is idempotent). Each invocation waits for
+everything the function uses: the writer, its grants, the shard's tenant secrets, and the VPC
+interface endpoints it reaches Secrets Manager through (its security group allows HTTPS inside the
+VPC only).
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from constructs import Construct
 
 from constructs_lib.aurora_cluster import AuroraCluster
 from constructs_lib.aws import LambdaInvocation
-from constructs_lib.function_package import RDS_CA_FILE, FunctionPackage
-from constructs_lib.network import MYSQL_PORT, Network
-from constructs_lib.tenancy import Tenant, shards
-from constructs_lib.tenant_proxy import TenantProxy
+from constructs_lib.function_contract import RDS_CA_FILE
+from constructs_lib.function_package import FunctionPackage
+from constructs_lib.network import Network
+from constructs_lib.tenancy import MYSQL_PORT, Tenant, shards
+from constructs_lib.tenant_proxy import TenantProxy, grant_tenant_secrets_fill
 from constructs_lib.vpc_function import VpcFunction, VpcFunctionProps
 
 SEEDING_TIMEOUT_SECONDS = 900  # Lambda's maximum; a shard of 200 tenants takes far less
@@ -62,12 +66,12 @@ class TenantSeeding(Construct):
             ),
         )
         cluster.allow_mysql_from("seeding", self.function.security_group, "seeding function to the writer")
-        read_master = cluster.grant_master_secret_read(self.function)
-        fill_secrets = [proxy.grant_secret_fill(self.function) for proxy in props.proxies]
+        grants = [cluster.grant_master_secret_read(self.function)]
+        if props.proxies:
+            grants.append(grant_tenant_secrets_fill(self.function, props.name_prefix))
         self.invocations = []
         for index, shard in enumerate(shards(list(props.tenants))):
             # Each shard waits for what it uses only, so adding a shard leaves the others untouched.
-            shard_grants = [read_master, *fill_secrets[index : index + 1]]
             shard_secrets = list(props.proxies[index].secrets.values()) if props.proxies else []
             self.invocations.append(
                 LambdaInvocation(
@@ -76,6 +80,6 @@ class TenantSeeding(Construct):
                     function_name=self.function.function.function_name,
                     input=json.dumps({"first_tenant": shard[0].id, "last_tenant": shard[-1].id}),
                     triggers={"code": props.package.code_hash},
-                    depends_on=[cluster.writer, *shard_grants, *shard_secrets],
+                    depends_on=[cluster.writer, *grants, *shard_secrets, *props.network.interface_endpoints],
                 )
             )

@@ -1,4 +1,11 @@
-"""A Python function in a VPC's private subnets: its own security group, role, log group, X-Ray."""
+"""A Python function in a VPC's private subnets: its own security group, role, log group, X-Ray.
+
+Destroying a VPC function is slow on AWS: Lambda releases the function's network interfaces up to
+~45 minutes after the function is gone, and until then they hold its security group and subnets.
+The function hands its interfaces to the VPC's default security group before it is deleted
+(``replace_security_groups_on_destroy``), so its own group goes at once; the subnets wait (their
+delete timeout is raised in ``network.py``).
+"""
 
 from __future__ import annotations
 
@@ -16,10 +23,11 @@ from constructs_lib.aws import (
     LambdaFunctionVpcConfig,
     VpcSecurityGroupEgressRule,
 )
+from constructs_lib.function_contract import lambda_environment
 from constructs_lib.function_package import ARCHITECTURE, RUNTIME, FunctionPackage
 from constructs_lib.iam import service_role
 from constructs_lib.network import HTTPS_PORT, Network
-from constructs_lib.platform import policy_json
+from constructs_lib.platform import AwsStack, policy_json
 
 
 @dataclass(frozen=True)
@@ -85,12 +93,12 @@ class VpcFunction(Construct):
             vpc_config=LambdaFunctionVpcConfig(
                 subnet_ids=props.network.private_subnet_ids, security_group_ids=[self.security_group.id]
             ),
-            environment=LambdaFunctionEnvironment(
-                variables={"POWERTOOLS_SERVICE_NAME": props.name, "POWERTOOLS_LOG_LEVEL": "INFO", **props.environment}
-            ),
+            environment=LambdaFunctionEnvironment(variables=lambda_environment(props.name, props.environment)),
+            replace_security_groups_on_destroy=AwsStack.of(self).capabilities.function_interface_handover or None,
             depends_on=[self.log_group],
         )
+        self.role.used_by(self.function)
 
     def add_policy(self, name: str, *statements: Mapping[str, object]) -> IamRolePolicy:
         """Grant the function's role what ``statements`` allow (intent-level ``grant_*`` methods call this)."""
-        return IamRolePolicy(self, f"policy_{name}", role=self.role.id, name=name, policy=policy_json(*statements))
+        return self.role.add_policy(self, f"policy_{name}", name, policy_json(*statements))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -20,54 +19,23 @@ import pymysql
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tenant_access import IamAuthTokens, ShardTarget, TenantCredentialSource
+from tenant_access import IamAuthTokens, TenantCredentialSource
 from tenant_data import PasswordSource, TenantData
 from tenant_request import BadRequest, tenant_from_event
 
+from constructs_lib.function_contract import AccessConfig
 from constructs_lib.tenancy import Tenant
 
 logger = Logger()
 tracer = Tracer()
 
 
-def _split(env: Mapping[str, str], name: str) -> list[str]:
-    return [item for item in env[name].split(",") if item]
-
-
-def shard_targets(env: Mapping[str, str]) -> list[ShardTarget]:
-    """One target per proxy shard (Proxy side) or a single one (No Proxy side), from the environment.
-
-    ``TENANT_ROLE_ARN`` may hold ``{shard}``: shard k's tenants assume shard k's role. (Lambda's
-    environment is limited to 4 KB, so role ARNs are not listed one by one.)
-    """
-    endpoints, resource_ids = _split(env, "DB_ENDPOINTS"), _split(env, "DB_RESOURCE_IDS")
-    if not len(endpoints) == len(resource_ids) >= 1:
-        raise RuntimeError("DB_ENDPOINTS and DB_RESOURCE_IDS must list the same shards")
-    prefix, port, role = env["DB_USER_ARN_PREFIX"], int(env["DB_PORT"]), env["TENANT_ROLE_ARN"]
-    return [
-        ShardTarget(
-            endpoint=endpoint,
-            role_arn=role.replace("{shard}", str(index)),
-            db_user_arn_prefix=prefix,
-            resource_id=resource_id,
-            port=port,
-        )
-        for index, (endpoint, resource_id) in enumerate(zip(endpoints, resource_ids, strict=True))
-    ]
-
-
-def router(targets: list[ShardTarget]):
-    if len(targets) == 1:
-        return lambda tenant: targets[0]
-    return lambda tenant: targets[tenant.shard]
-
-
-def build_tenant_data(env: Mapping[str, str], passwords: PasswordSource) -> TenantData:
+def build_tenant_data(config: AccessConfig, passwords: PasswordSource) -> TenantData:
     return TenantData(
-        route=router(shard_targets(env)),
+        route=config.target_of,
         passwords=passwords,
-        connect=functools.partial(db.connect, ca_file=env["CA_BUNDLE"]),
-        max_connections=int(env["MAX_TENANT_CONNECTIONS"]),
+        connect=functools.partial(db.connect, ca_file=config.ca_file),
+        max_connections=config.max_tenant_connections,
     )
 
 
@@ -76,7 +44,12 @@ def tenant_data() -> TenantData:
     """Built once per instance. STS is reached through the VPC's regional endpoint (set by the stack)."""
     region = os.environ["AWS_REGION"]
     sts = boto3.client("sts", region_name=region)
-    return build_tenant_data(os.environ, IamAuthTokens(region, TenantCredentialSource(sts)))
+    return build_tenant_data(configuration(), IamAuthTokens(region, TenantCredentialSource(sts)))
+
+
+@functools.cache
+def configuration() -> AccessConfig:
+    return AccessConfig.from_environment(os.environ)
 
 
 def respond(status: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +63,7 @@ def respond(status: int, body: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler(capture_response=False)  # responses hold tenant rows: keep them out of traces
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    return answer(event, tenant_data(), int(os.environ["TENANT_COUNT"]))
+    return answer(event, tenant_data(), configuration().tenant_count)
 
 
 def answer(event: Any, data: TenantData, tenant_count: int) -> dict[str, Any]:

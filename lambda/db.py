@@ -1,7 +1,9 @@
-"""Database connections over TLS with certificate verification, sharing one SSL context per CA file.
+"""Database connections over TLS with certificate verification, sharing one SSL context per trust store and name.
 
-PyMySQL would otherwise build a new SSL context (and re-read the CA bundle) on every connect,
-which costs ~47 ms; the context is immutable once built, so one per process is enough.
+PyMySQL would otherwise build a new SSL context (and re-read the CA bundle) on every connect, which
+costs ~47 ms; a context is immutable once built, so one per process and server name is enough.
+The name checked is the endpoint's own, except on RDS Proxy endpoints one creates, whose certificate
+is the proxy's wildcard: ``constructs_lib/endpoints.py`` says which name, and why.
 """
 
 from __future__ import annotations
@@ -11,15 +13,29 @@ import ssl
 
 import pymysql
 
+from constructs_lib.endpoints import tls_server_name
+
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 10
 
 
+class _VerifiedAs(ssl.SSLContext):
+    """A client context that checks the certificate chain and one fixed host name, whatever host PyMySQL
+    connected to (it passes its ``host`` as ``server_hostname``)."""
+
+    server_name: str
+
+    def wrap_socket(self, sock, *args, server_hostname=None, **kwargs):
+        return super().wrap_socket(sock, *args, server_hostname=self.server_name, **kwargs)
+
+
 @functools.cache
-def tls_context(ca_file: str) -> ssl.SSLContext:
-    """Verify the server certificate and host name against the packaged CA bundle only."""
-    context = ssl.create_default_context(cafile=ca_file)
+def tls_context(ca_file: str, server_name: str) -> ssl.SSLContext:
+    """Verify the server certificate against the packaged CA bundle only, and that it is ``server_name``'s."""
+    context = _VerifiedAs(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname, as create_default_context
+    context.load_verify_locations(cafile=ca_file)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.server_name = server_name
     return context
 
 
@@ -40,7 +56,7 @@ def connect(
         user=user,
         password=password,
         database=database,
-        ssl=tls_context(ca_file),
+        ssl=tls_context(ca_file, tls_server_name(host)),
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
         write_timeout=READ_TIMEOUT_SECONDS,

@@ -8,7 +8,7 @@ tenant-access role of N's shard with the session tag ``tenant=N`` (the role's po
 
 from __future__ import annotations
 
-import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -18,12 +18,16 @@ from typing import Generic, TypeVar
 
 import botocore.session
 
-from constructs_lib.tenancy import TENANT_TAG, Tenant, db_user_arn
+from constructs_lib.function_contract import ShardTarget, session_policy, session_tags
+from constructs_lib.tenancy import SESSION_SECONDS, Tenant
 
-SESSION_SECONDS = 3600
 CREDENTIAL_REFRESH_MARGIN_SECONDS = 300  # renew credentials 5 minutes before they expire
 TOKEN_REUSE_SECONDS = 600  # tokens live 15 minutes; use each for 10 at most
-MYSQL_PORT = 3306
+# STS packs the session policy and tags into a binary form whose limit AWS gives only as a percentage in
+# each answer (PackedPolicySize); the preflight gate bounds the plain text, this watches the rest.
+PACKED_POLICY_WARNING_PERCENT = 90
+
+logger = logging.getLogger(__name__)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -62,34 +66,6 @@ class BoundedCache(Generic[K, V]):
 
 
 @dataclass(frozen=True)
-class ShardTarget:
-    """Where a tenant's connections go, and the role its credentials come from."""
-
-    endpoint: str
-    role_arn: str
-    db_user_arn_prefix: str  # arn:<partition>:rds-db:<region>:<account>:dbuser:
-    resource_id: str  # prx-... (proxy) or cluster-... (cluster)
-    port: int = MYSQL_PORT
-
-    def db_user_arn(self, tenant: Tenant) -> str:
-        return db_user_arn(self.db_user_arn_prefix, self.resource_id, tenant.db_user)
-
-
-def session_policy(tenant: Tenant, target: ShardTarget) -> str:
-    """The inline session policy: defence in depth on top of the role's tag-scoped permission."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "rds-db:connect", "Resource": target.db_user_arn(tenant)}],
-        }
-    )
-
-
-def session_tags(tenant: Tenant) -> list[dict[str, str]]:
-    return [{"Key": TENANT_TAG, "Value": str(tenant.id)}]
-
-
-@dataclass(frozen=True)
 class TenantCredentials:
     access_key: str
     secret_key: str
@@ -116,6 +92,9 @@ class TenantCredentialSource:
             Policy=session_policy(tenant, target),
             Tags=session_tags(tenant),
         )
+        packed = response.get("PackedPolicySize")
+        if packed is not None and packed >= PACKED_POLICY_WARNING_PERCENT:
+            logger.warning("session policy and tags at %s%% of STS's packed size limit", packed)
         raw = response["Credentials"]
         credentials = TenantCredentials(
             raw["AccessKeyId"], raw["SecretAccessKey"], raw["SessionToken"], raw["Expiration"].timestamp()

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 import pymysql
-from tenant_access import BoundedCache, ShardTarget
+from tenant_access import BoundedCache
 
+from constructs_lib.function_contract import ShardTarget
 from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, VALUE_COLUMNS, Tenant
 
 ROWS_PER_REQUEST = 5

@@ -32,6 +32,7 @@ from moto import mock_aws  # noqa: E402
 from seeding import PasswordInSecretUser, TenantSeeder  # noqa: E402
 from tenant_access import TenantCredentialSource  # noqa: E402
 
+from constructs_lib.function_contract import AccessConfig  # noqa: E402
 from constructs_lib.tenancy import all_tenants  # noqa: E402
 from loadtest.local.api import LocalApi, Stage  # noqa: E402
 from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER, start_mariadb  # noqa: E402
@@ -44,17 +45,17 @@ PATHS = ("proxy", "noproxy")
 STAGE_RESOURCE_IDS = {"proxy_stage": "prx-rehearsal", "no_proxy_stage": "cluster-REHEARSAL"}
 
 
-def stage_configuration(server, resource_id: str, tenant_count: int, max_connections: int) -> dict[str, str]:
-    return {
-        "DB_ENDPOINTS": server.host,
-        "DB_PORT": str(server.port),
-        "DB_RESOURCE_IDS": resource_id,
-        "DB_USER_ARN_PREFIX": "arn:aws:rds-db:us-east-1:123456789012:dbuser:",
-        "TENANT_ROLE_ARN": f"arn:aws:iam::123456789012:role/{NAME_PREFIX}-tenant-access",
-        "CA_BUNDLE": str(server.pki.ca_file),
-        "TENANT_COUNT": str(tenant_count),
-        "MAX_TENANT_CONNECTIONS": str(max_connections),
-    }
+def stage_configuration(server, resource_id: str, tenant_count: int, max_connections: int) -> AccessConfig:
+    return AccessConfig(
+        endpoints=[server.host],
+        resource_ids=[resource_id],
+        tenant_role_arn=f"arn:aws:iam::123456789012:role/{NAME_PREFIX}-tenant-access",
+        db_user_arn_prefix="arn:aws:rds-db:us-east-1:123456789012:dbuser:",
+        tenant_count=tenant_count,
+        max_tenant_connections=max_connections,
+        ca_file=str(server.pki.ca_file),
+        port=server.port,
+    )
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,9 @@ import pymysql
 import pytest
 from moto import mock_aws
 from seeding import PasswordInSecretUser, TenantSeeder
-from tenant_access import (
-    CREDENTIAL_REFRESH_MARGIN_SECONDS,
-    IamAuthTokens,
-    ShardTarget,
-    TenantCredentialSource,
-    session_policy,
-    session_tags,
-)
+from tenant_access import CREDENTIAL_REFRESH_MARGIN_SECONDS, IamAuthTokens, TenantCredentialSource
 
+from constructs_lib.function_contract import AccessConfig, ShardTarget, session_policy, session_tags
 from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, Tenant, all_tenants
 from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER
 from loadtest.local.standins import MemorySecretStore, NativePasswordAfterAssumeRole
@@ -81,7 +75,8 @@ def function(seeded, monkeypatch):
     with mock_aws():
         sts = CountingSts(boto3.client("sts", region_name="us-east-1"))
         data = access_handler.build_tenant_data(
-            os.environ, NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "access")
+            AccessConfig.from_environment(os.environ),
+            NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "access"),
         )
         monkeypatch.setattr(access_handler, "tenant_data", lambda: data)
 
@@ -250,7 +245,7 @@ def test_database_failure_is_a_json_503_and_the_connection_is_dropped(function):
 
 def test_unreachable_database_is_a_json_503(function, monkeypatch):
     monkeypatch.setenv("DB_PORT", "1")  # nothing listens there
-    data = access_handler.build_tenant_data(os.environ, function.data._passwords)
+    data = access_handler.build_tenant_data(AccessConfig.from_environment(os.environ), function.data._passwords)
     monkeypatch.setattr(access_handler, "tenant_data", lambda: data)
     assert function(request("2")) == (503, {"error": "database_unavailable"})
 
@@ -314,3 +309,15 @@ def test_random_rows_are_spread_over_the_table(function):
     for _ in range(40):
         seen.update(row["ID"] for row in function(request("1"))[1]["rows"])
     assert len(seen) > 100
+
+
+def test_a_session_policy_near_sts_packed_size_limit_is_logged(caplog):
+    class NearlyFullSts:
+        def assume_role(self, **request):
+            expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+            credentials = {"AccessKeyId": "a", "SecretAccessKey": "s", "SessionToken": "t", "Expiration": expires}
+            return {"Credentials": credentials, "PackedPolicySize": 93}
+
+    target = ShardTarget("e", ROLE_ARN, DB_USER_ARN_PREFIX, "prx-9")
+    TenantCredentialSource(NearlyFullSts()).get(Tenant(1), target)
+    assert "93% of STS's packed size limit" in caplog.text

@@ -10,10 +10,11 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
 
-from constructs_lib.emulator import EMULATOR_GAPS
+from constructs_lib.emulator import EMULATOR_GAPS, Capabilities
 from tests.support import terraform
 from tests.support.emulator import start_emulator
 from tests.support.paths import ROOT
@@ -190,7 +191,13 @@ def test_growing_to_201_tenants_plans_only_additions_on_the_emulator(lifecycle):
     assert "aws_db_proxy_default_target_group" in created
 
 
-def test_every_emulator_gap_is_documented():
+def test_every_emulator_gap_is_a_capability_documented_and_asked_for():
+    """One key per gap ties the three together: the reason, the capability constructs ask, the README."""
     readme = (ROOT / "README.md").read_text()
+    code = "\n".join(p.read_text() for p in (ROOT / "constructs_lib").glob("*.py"))
+    assert set(EMULATOR_GAPS) == {field.name for field in fields(Capabilities)}
     for gap in EMULATOR_GAPS:
-        assert f"`{gap}`" in readme, gap
+        assert f"- `{gap}`: {EMULATOR_GAPS[gap]}." in readme, gap
+        assert f"capabilities.{gap}" in code, gap
+    assert Capabilities.of_target("") == Capabilities()
+    assert not any(vars(Capabilities.of_target("http://127.0.0.1:5000")).values())

@@ -8,6 +8,7 @@ import re
 import zipfile
 
 from constructs_lib import function_package
+from constructs_lib.function_contract import AMAZON_ROOT_CA_FILE, RDS_CA_FILE
 from tests.support.paths import ROOT
 
 
@@ -21,7 +22,7 @@ def test_code_zip_holds_the_handlers_the_shared_naming_and_the_proxy_trust_store
         names = set(archive.namelist())
         assert {"seed_handler.py", "seeding.py", "db.py", "tenant_secrets.py"} <= names
         assert archive.read("constructs_lib/tenancy.py") == (ROOT / "constructs_lib/tenancy.py").read_bytes()
-        roots = archive.read(function_package.AMAZON_ROOT_CA_FILE).decode()
+        roots = archive.read(AMAZON_ROOT_CA_FILE).decode()
         assert [f"Amazon Root CA {n}" for n in range(1, 5)] == re.findall(r'Label: "(Amazon Root CA \d)"', roots)
         assert not any(name.endswith(".pyc") for name in names)
 
@@ -61,9 +62,9 @@ def test_rds_ca_bundle_is_packaged_when_set(tmp_path):
     from loadtest.local.tls import make_pki
     from tests.support.synth import synthesize
 
-    pki = make_pki(tmp_path / "pki")
+    pki = make_pki(tmp_path / "pki", ca_name="Amazon RDS us-east-1 Root CA RSA2048 G1", ca_unit="Amazon RDS")
     stack = synthesize(
         tmp_path / "out", {"create_load_test_stack": False, "tenant_count": 1, "rds_ca_bundle": pki.ca_file}
     ).stack()
     with zipfile.ZipFile(io.BytesIO(asset(stack, "code.zip").read_bytes())) as archive:
-        assert archive.read(function_package.RDS_CA_FILE) == pki.ca_file.read_bytes()
+        assert archive.read(RDS_CA_FILE) == pki.ca_file.read_bytes()

@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from collections import Counter
 
 import pytest
@@ -112,3 +113,33 @@ def test_unattended_thresholds_turn_into_exit_code_1(mariadb_installed, tmp_path
     assert all(entry["num_failures"] == 0 for entry in stats.values())
     assert result.returncode == 1
     assert "thresholds broken: p95" in result.stdout + result.stderr
+
+
+def test_a_headless_primary_gives_up_when_its_workers_never_come():
+    """The unattended primary's environment, minus AWS: with no worker it must fail clearly, not wait forever."""
+    from loadtest.local.processes import free_port
+
+    env = {
+        **os.environ,
+        "LOCUST_MODE_MASTER": "true",
+        "LOCUST_HEADLESS": "true",
+        "LOCUST_EXPECT_WORKERS": "2",
+        "LOCUST_EXPECT_WORKERS_MAX_WAIT": "2",
+        "LOCUST_MASTER_BIND_HOST": "127.0.0.1",
+        "LOCUST_MASTER_BIND_PORT": str(free_port()),
+        "LOCUST_USERS": "1",
+        "LOCUST_RUN_TIME": "30s",
+        "LOCUST_HOST": "http://127.0.0.1:9",
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / "locustfile.py")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Gave up waiting for workers to connect" in result.stderr + result.stdout
+    assert time.monotonic() - started < 30

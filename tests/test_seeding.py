@@ -300,4 +300,4 @@ def test_connections_verify_the_server_certificate(mariadb_factory, tmp_path):
             ca_file=str(stranger.ca_file),
         )
     assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
-    assert db.tls_context(str(server.pki.ca_file)) is db.tls_context(str(server.pki.ca_file))
+    assert db.tls_context(str(server.pki.ca_file), server.host) is db.tls_context(str(server.pki.ca_file), server.host)

@@ -40,7 +40,7 @@ BAD_VALUES = [
     ("create_load_test_stack", "maybe", "valid boolean"),
     ("locust_version", "latest", "should match pattern"),
     ("state_bucket", "Not_A_Bucket", "should match pattern"),
-    ("rds_ca_bundle", "/nonexistent/rds-ca.pem", "cannot load it as PEM certificates"),
+    ("rds_ca_bundle", "/nonexistent/rds-ca.pem", "no such file"),
     ("rds_ca_bundle", __file__, "cannot load it as PEM certificates"),
 ]
 

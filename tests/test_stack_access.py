@@ -6,8 +6,8 @@ import json
 import re
 
 import pytest
-from tenant_access import session_tags
 
+from constructs_lib.function_contract import session_tags
 from constructs_lib.tenancy import all_tenants
 from tests.support import iam
 from tests.support.access_stack import access_function, effective_connect, role_for, targets_of

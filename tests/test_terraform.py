@@ -15,7 +15,7 @@ pytestmark = pytest.mark.terraform
 @pytest.mark.parametrize("stack_name", [MAIN_STACK, BOOTSTRAP_STACK])
 def test_terraform_validate_accepts_the_stack(synth_variant, terraform_config, variant, stack_name):
     stack_dir = synth_variant(variant).stack(stack_name).directory
-    assert "Success! The configuration is valid." in terraform.validate(stack_dir, terraform_config)
+    assert "Success! The configuration is valid" in terraform.validate(stack_dir, terraform_config)
 
 
 @pytest.fixture(scope="module")

@@ -132,5 +132,6 @@ class MariaDB:
         stop_process(self.process)
 
 
-def start_mariadb(directory: Path) -> MariaDB:
-    return MariaDB(directory, make_pki(directory / "pki")).start()
+def start_mariadb(directory: Path, pki: TestPki | None = None) -> MariaDB:
+    """A started server; ``pki`` chooses its CA and certificate (default: a fresh CA, a certificate for 127.0.0.1)."""
+    return MariaDB(directory, pki or make_pki(directory / "pki")).start()

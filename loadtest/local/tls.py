@@ -20,17 +20,28 @@ class TestPki:
     key_file: Path
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+def _name(common_name: str, unit: str | None = None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if unit:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit))
+    return x509.Name(attributes)
 
 
-def make_pki(directory: Path, host: str = "127.0.0.1") -> TestPki:
+def make_pki(
+    directory: Path,
+    host: str = "127.0.0.1",
+    dns_names: tuple[str, ...] = ("localhost",),
+    ca_name: str = "rds-proxy-multitenant test CA",
+    ca_unit: str | None = None,
+) -> TestPki:
+    """A CA (``ca_name``, optionally with an organizational unit) and a server certificate for ``host``
+    (an IP address) and ``dns_names`` (wildcards allowed, as RDS Proxy's)."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("rds-proxy-multitenant test CA"))
-        .issuer_name(_name("rds-proxy-multitenant test CA"))
+        .subject_name(_name(ca_name, ca_unit))
+        .issuer_name(_name(ca_name, ca_unit))
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
@@ -49,7 +60,9 @@ def make_pki(directory: Path, host: str = "127.0.0.1") -> TestPki:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=2))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]),
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(host)), *(x509.DNSName(name) for name in dns_names)]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

@@ -32,9 +32,10 @@ import botocore.session  # noqa: E402
 import pymysql  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from seeding import PasswordInSecretUser, TenantSeeder  # noqa: E402
-from tenant_access import TenantCredentialSource, session_policy, session_tags  # noqa: E402
+from tenant_access import TenantCredentialSource  # noqa: E402
 from tenant_data import QUERY, ROWS_PER_REQUEST  # noqa: E402
 
+from constructs_lib.function_contract import AccessConfig, session_policy, session_tags  # noqa: E402
 from constructs_lib.tenancy import ROWS_PER_TENANT, all_tenants  # noqa: E402
 from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER, start_mariadb  # noqa: E402
 from loadtest.local.standins import (
@@ -95,8 +96,9 @@ def main() -> int:
                 }
             )
             sts = boto3.client("sts", region_name="us-east-1")
+            configuration = AccessConfig.from_environment(os.environ)
             data = access_handler.build_tenant_data(
-                os.environ, NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "bench")
+                configuration, NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "bench")
             )
             access_handler.tenant_data = lambda: data
             tenant = all_tenants(TENANTS)[3]
@@ -106,7 +108,7 @@ def main() -> int:
             def warm():
                 assert access_handler.handler(event, context)["statusCode"] == 200
 
-            target = access_handler.shard_targets(os.environ)[0]
+            target = configuration.targets[0]
             password = store.values[tenant.secret_name("bench")]["password"]
             botocore_session = botocore.session.get_session()
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tenant_access import ShardTarget, session_policy
-
+from constructs_lib.function_contract import AccessConfig, session_policy
 from tests.support import iam
 
 
@@ -29,14 +28,7 @@ def inline_policies(stack, role):
 
 def targets_of(stack, side):
     """The shard targets the function builds from its environment, as the Lambda code does."""
-    env = access_function(stack, side).body["environment"]["variables"]
-    endpoints, ids = env["DB_ENDPOINTS"].split(","), env["DB_RESOURCE_IDS"].split(",")
-    return [
-        ShardTarget(
-            endpoint, env["TENANT_ROLE_ARN"].replace("{shard}", str(index)), env["DB_USER_ARN_PREFIX"], resource_id
-        )
-        for index, (endpoint, resource_id) in enumerate(zip(endpoints, ids, strict=True))
-    ]
+    return AccessConfig.from_environment(access_function(stack, side).body["environment"]["variables"]).targets
 
 
 def role_for(stack, target):
