@@ -31,7 +31,6 @@ from constructs_lib.tenancy import (  # noqa: E402
     SHARD_PLACEHOLDER,
     access_function_name,
     all_tenants,
-    shard_tenant_id_patterns,
     shards,
     side_name,
     tenant_access_role_name,
@@ -181,7 +180,7 @@ for index, proxy in enumerate(proxies):
         TenantAccessRoleProps(
             name=tenant_access_role_name(settings.name_prefix, "proxy", index),
             caller_role_arn=proxy_access.function.role.arn,
-            tenant_id_patterns=shard_tenant_id_patterns(index),
+            shard=index,
         ),
     )
     proxy.grant_connect(access_role)
@@ -208,7 +207,7 @@ if settings.create_load_test_stack:
     # No Proxy side: the access function connects to the Aurora readers directly with IAM tokens.
     no_proxy_scope, no_proxy_network, no_proxy_cluster = database_side("no_proxy", iam_database_authentication=True)
     seed(no_proxy_scope, no_proxy_network, no_proxy_cluster, proxies=[])
-    no_proxy_role_name = tenant_access_role_name(settings.name_prefix, "no_proxy")
+    no_proxy_role_name = tenant_access_role_name(settings.name_prefix, "no_proxy", SHARD_PLACEHOLDER)
     no_proxy_access = access_function(
         no_proxy_scope,
         "no_proxy",
@@ -217,13 +216,19 @@ if settings.create_load_test_stack:
         no_proxy_role_name,
         RDS_CA_FILE,
     )
-    no_proxy_role = TenantAccessRole(
-        no_proxy_cluster,
-        "tenant_access",
-        TenantAccessRoleProps(name=no_proxy_role_name, caller_role_arn=no_proxy_access.function.role.arn),
-    )
-    no_proxy_cluster.grant_connect(no_proxy_role)
-    no_proxy_role.grant_assume(no_proxy_access.function)
+    # One role per shard here too (all on the one cluster), so that no role admits another shard's tenants.
+    for index in range(settings.shards):
+        no_proxy_role = TenantAccessRole(
+            no_proxy_cluster,
+            f"tenant_access_{index}",
+            TenantAccessRoleProps(
+                name=tenant_access_role_name(settings.name_prefix, "no_proxy", index),
+                caller_role_arn=no_proxy_access.function.role.arn,
+                shard=index,
+            ),
+        )
+        no_proxy_cluster.grant_connect(no_proxy_role)
+        no_proxy_role.grant_assume(no_proxy_access.function)
     no_proxy_cluster.allow_mysql_from("access", no_proxy_access.function.security_group, "access function to Aurora")
     add_outputs(
         no_proxy_scope,

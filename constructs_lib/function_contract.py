@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from constructs_lib.tenancy import MYSQL_PORT, SHARD_PLACEHOLDER, TENANT_TAG, Tenant, db_user_arn
+from constructs_lib.tenancy import MYSQL_PORT, SHARD_PLACEHOLDER, TENANT_TAG, Tenant, db_user_arn, shard_count
 
 # Where the packaged trust stores live inside the function (relative to the task root).
 AMAZON_ROOT_CA_FILE = "certs/amazon-root-ca.pem"  # RDS Proxy's certificates chain to these
@@ -50,8 +50,10 @@ class ShardTarget:
 
 @dataclass(frozen=True)
 class AccessConfig:
-    """Everything the access function is told. Endpoints and resource ids are listed per shard;
-    the role ARN is a template holding ``{shard}`` (Lambda's environment is limited to 4 KB)."""
+    """Everything the access function is told. Each shard of 200 tenants has its own tenant-access role
+    (``tenant_role_arn`` is a template holding ``{shard}``: Lambda's environment is limited to 4 KB) and
+    either its own endpoint (one RDS Proxy per shard) or the one every shard shares (the No Proxy
+    cluster): ``endpoints`` and ``resource_ids`` list one per shard, or one for all."""
 
     endpoints: Sequence[str]
     resource_ids: Sequence[str]
@@ -63,12 +65,16 @@ class AccessConfig:
     port: int = MYSQL_PORT
 
     def __post_init__(self) -> None:
-        if not len(self.endpoints) == len(self.resource_ids) >= 1:
-            raise ValueError("endpoints and resource ids must list the same shards, at least one")
-        if len(self.endpoints) > 1 and SHARD_PLACEHOLDER not in self.tenant_role_arn:
-            raise ValueError(f"several shards need a tenant role ARN template with {SHARD_PLACEHOLDER}")
         if self.tenant_count < 1 or self.max_tenant_connections < 1:
             raise ValueError("tenant_count and max_tenant_connections must be positive")
+        if len(self.endpoints) != len(self.resource_ids) or len(self.endpoints) not in (1, self.shard_count):
+            raise ValueError(f"list one endpoint and resource id per shard ({self.shard_count}), or one for all")
+        if self.shard_count > 1 and SHARD_PLACEHOLDER not in self.tenant_role_arn:
+            raise ValueError(f"several shards need a tenant role ARN template with {SHARD_PLACEHOLDER}")
+
+    @property
+    def shard_count(self) -> int:
+        return shard_count(self.tenant_count)
 
     def to_environment(self) -> dict[str, str]:
         return {
@@ -105,23 +111,24 @@ class AccessConfig:
         """Whether an environment is an access function's."""
         return all(key in env for key in KEYS)
 
+    def target(self, shard: int) -> ShardTarget:
+        """Where shard ``shard``'s tenants connect, and the role their credentials come from."""
+        index = shard if len(self.endpoints) > 1 else 0
+        return ShardTarget(
+            endpoint=self.endpoints[index],
+            role_arn=self.tenant_role_arn.replace(SHARD_PLACEHOLDER, str(shard)),
+            db_user_arn_prefix=self.db_user_arn_prefix,
+            resource_id=self.resource_ids[index],
+            port=self.port,
+        )
+
     @property
     def targets(self) -> list[ShardTarget]:
-        return [
-            ShardTarget(
-                endpoint=endpoint,
-                role_arn=self.tenant_role_arn.replace(SHARD_PLACEHOLDER, str(index)),
-                db_user_arn_prefix=self.db_user_arn_prefix,
-                resource_id=resource_id,
-                port=self.port,
-            )
-            for index, (endpoint, resource_id) in enumerate(zip(self.endpoints, self.resource_ids, strict=True))
-        ]
+        """One per shard."""
+        return [self.target(shard) for shard in range(self.shard_count)]
 
     def target_of(self, tenant: Tenant) -> ShardTarget:
-        """Shard k's tenants go to target k; one target (No Proxy side) serves every tenant."""
-        targets = self.targets
-        return targets[0] if len(targets) == 1 else targets[tenant.shard]
+        return self.target(tenant.shard)
 
 
 def session_policy(tenant: Tenant, target: ShardTarget) -> str:

@@ -103,16 +103,15 @@ def shards(tenants: list[Tenant]) -> list[list[Tenant]]:
     return [grouped[index] for index in sorted(grouped)]
 
 
-def shard_tenant_id_patterns(shard: int) -> list[str]:
-    """IAM ``StringLike`` patterns matching the decimal ids of exactly one shard's tenants.
+def shard_tenant_ids(shard: int) -> list[str]:
+    """The tag values of exactly one shard's tenants: every id the shard can ever hold, as canonical decimals.
 
-    A shard holds ids [200k, 200k + 199]: two whole hundreds, so each is "<hundreds>??", except
-    shard 0, whose ids 0..99 have one or two digits.
+    A tenant-access role admits these values and no others: IAM patterns (``StringLike``) would also
+    admit "01", "2 " or Unicode digits, and MySQL compares user names ignoring trailing spaces, so
+    "user20 " would be user20 of another shard. Listing the whole shard (not only today's tenants)
+    keeps the role unchanged when tenants are added.
     """
-    if MAX_TENANTS_PER_PROXY % 100:
-        raise ValueError("shard patterns assume shards of whole hundreds")
-    hundreds = range(shard * MAX_TENANTS_PER_PROXY // 100, (shard + 1) * MAX_TENANTS_PER_PROXY // 100)
-    return [pattern for h in hundreds for pattern in (["?", "??"] if h == 0 else [f"{h}??"])]
+    return [str(i) for i in range(shard * MAX_TENANTS_PER_PROXY, (shard + 1) * MAX_TENANTS_PER_PROXY)]
 
 
 def db_user_arn_prefix(*, partition: str, region: str, account: str) -> str:

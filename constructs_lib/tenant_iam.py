@@ -1,12 +1,13 @@
 """Tenant IAM: the role the access function assumes *for one tenant at a time* (attribute-based).
 
-Design: one tenant-access role per proxy shard (Proxy side) or per cluster (No Proxy side), not
-one role per tenant. IAM's default quota of 1,000 roles per account would cap per-tenant roles
-far below the tenant counts sharding allows. Isolation comes from three layers:
+Design: one tenant-access role per shard of 200 tenants on each side (grants on the shard's proxy,
+or on the No Proxy cluster), not one role per tenant: IAM's default quota of 1,000 roles per
+account would cap per-tenant roles far below the tenant counts sharding allows. Isolation comes
+from three layers:
 
 1. Trust: only the access function's execution role may assume it (``aws:PrincipalArn``), only
-   with the session tag ``tenant`` and no other tag (``aws:RequestTag``, ``aws:TagKeys``), and on
-   a shard's role only for that shard's tenant ids.
+   with the session tag ``tenant`` and no other tag (``aws:RequestTag``, ``aws:TagKeys``), and only
+   with a tag value that is one of its shard's tenant ids, exactly (``tenancy.shard_tenant_ids``).
 2. Permission: ``rds-db:connect`` on ``user${aws:PrincipalTag/tenant}`` of this shard's proxy (or
    this cluster) only: a session tagged 7 can connect as ``user7`` and nobody else.
 3. The inline session policy the function passes names ``user{N}`` alone (defence in depth).
@@ -14,17 +15,22 @@ far below the tenant counts sharding allows. Isolation comes from three layers:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from constructs import Construct
 
 from constructs_lib.aws import IamRole, IamRolePolicy
 from constructs_lib.platform import AwsStack, policy_json
-from constructs_lib.tenancy import DB_USER_PREFIX, TENANT_TAG, db_user_arn, db_user_arn_prefix
+from constructs_lib.tenancy import (
+    DB_USER_PREFIX,
+    SESSION_SECONDS,
+    TENANT_TAG,
+    db_user_arn,
+    db_user_arn_prefix,
+    shard_tenant_ids,
+)
 from constructs_lib.vpc_function import VpcFunction
 
-SESSION_SECONDS = 3600
 # The DB user a tenant-tagged session stands for; "$$" keeps Terraform from reading "${...}".
 TAGGED_TENANT_DB_USER = f"{DB_USER_PREFIX}$${{aws:PrincipalTag/{TENANT_TAG}}}"
 
@@ -33,8 +39,7 @@ TAGGED_TENANT_DB_USER = f"{DB_USER_PREFIX}$${{aws:PrincipalTag/{TENANT_TAG}}}"
 class TenantAccessRoleProps:
     name: str
     caller_role_arn: str
-    # IAM StringLike patterns the tenant tag must match (a shard's ids); empty: any tenant.
-    tenant_id_patterns: Sequence[str] = ()
+    shard: int  # the role admits this shard's tenant ids, exactly (tenancy.shard_tenant_ids)
 
 
 class TenantAccessRole(Construct):
@@ -44,9 +49,8 @@ class TenantAccessRole(Construct):
             "ArnEquals": {"aws:PrincipalArn": props.caller_role_arn},
             "Null": {f"aws:RequestTag/{TENANT_TAG}": "false"},
             "ForAllValues:StringEquals": {"aws:TagKeys": [TENANT_TAG]},
+            "StringEquals": {f"aws:RequestTag/{TENANT_TAG}": shard_tenant_ids(props.shard)},
         }
-        if props.tenant_id_patterns:
-            condition["StringLike"] = {f"aws:RequestTag/{TENANT_TAG}": list(props.tenant_id_patterns)}
         self.role = IamRole(
             self,
             "role",

@@ -12,14 +12,13 @@ import json
 import os
 from typing import Any
 
-import boto3
 import botocore.exceptions
 import db
 import pymysql
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from tenant_access import IamAuthTokens, TenantCredentialSource
+from tenant_access import IamAuthTokens, TenantCredentialSource, sts_client
 from tenant_data import PasswordSource, TenantData
 from tenant_request import BadRequest, tenant_from_event
 
@@ -43,8 +42,7 @@ def build_tenant_data(config: AccessConfig, passwords: PasswordSource) -> Tenant
 def tenant_data() -> TenantData:
     """Built once per instance. STS is reached through the VPC's regional endpoint (set by the stack)."""
     region = os.environ["AWS_REGION"]
-    sts = boto3.client("sts", region_name=region)
-    return build_tenant_data(configuration(), IamAuthTokens(region, TenantCredentialSource(sts)))
+    return build_tenant_data(configuration(), IamAuthTokens(region, TenantCredentialSource(sts_client(region))))
 
 
 @functools.cache
@@ -60,7 +58,8 @@ def respond(status: int, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+# clear_state: keys appended for one request (its tenant) never reach the next request's lines.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)  # responses hold tenant rows: keep them out of traces
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return answer(event, tenant_data(), configuration().tenant_count)
@@ -74,7 +73,10 @@ def answer(event: Any, data: TenantData, tenant_count: int) -> dict[str, Any]:
         logger.info("bad request", extra={"error": error.code})
         return respond(400, {"error": error.code, "message": str(error)})
     logger.append_keys(tenant=tenant.id)
-    return read_rows(data, tenant)
+    try:
+        return read_rows(data, tenant)
+    finally:
+        logger.remove_keys(["tenant"])  # also when answer() is called without the handler (local API)
 
 
 def read_rows(data: TenantData, tenant: Tenant) -> dict[str, Any]:

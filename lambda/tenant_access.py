@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import boto3
+import botocore.config
 import botocore.session
 
 from constructs_lib.function_contract import ShardTarget, session_policy, session_tags
@@ -27,7 +29,19 @@ TOKEN_REUSE_SECONDS = 600  # tokens live 15 minutes; use each for 10 at most
 # each answer (PackedPolicySize); the preflight gate bounds the plain text, this watches the rest.
 PACKED_POLICY_WARNING_PERCENT = 90
 
+# STS throttles or fails: a few attempts with exponential backoff and jitter, each bounded, so a request
+# ends well inside the function's timeout (a 502 JSON) instead of waiting on STS.
+STS_CONFIG = botocore.config.Config(
+    retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=3
+)
+
 logger = logging.getLogger(__name__)
+
+
+def sts_client(region: str, endpoint_url: str | None = None):
+    """STS through the VPC's regional endpoint, with bounded retries."""
+    return boto3.client("sts", region_name=region, endpoint_url=endpoint_url, config=STS_CONFIG)
+
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -79,10 +93,12 @@ class TenantCredentialSource:
     def __init__(self, sts_client, clock: Callable[[], float] = time.time, max_entries: int = 512) -> None:
         self._sts = sts_client
         self._clock = clock
-        self._cache: BoundedCache[int, TenantCredentials] = BoundedCache(max_entries)
+        # Keyed by tenant *and* target: credentials are for one tenant on one shard's role, never reused
+        # for another tenant or another role.
+        self._cache: BoundedCache[tuple[int, ShardTarget], TenantCredentials] = BoundedCache(max_entries)
 
     def get(self, tenant: Tenant, target: ShardTarget) -> TenantCredentials:
-        cached = self._cache.get(tenant.id)
+        cached = self._cache.get((tenant.id, target))
         if cached and cached.expires_at - CREDENTIAL_REFRESH_MARGIN_SECONDS > self._clock():
             return cached
         response = self._sts.assume_role(
@@ -99,7 +115,7 @@ class TenantCredentialSource:
         credentials = TenantCredentials(
             raw["AccessKeyId"], raw["SecretAccessKey"], raw["SessionToken"], raw["Expiration"].timestamp()
         )
-        self._cache.put(tenant.id, credentials)
+        self._cache.put((tenant.id, target), credentials)
         return credentials
 
 
@@ -123,11 +139,11 @@ class IamAuthTokens:
         self._credentials = credentials
         self._clock = clock
         self._botocore = botocore.session.get_session()  # loads the RDS model once per process
-        self._tokens: BoundedCache[int, _Token] = BoundedCache(max_entries)
+        self._tokens: BoundedCache[tuple[int, ShardTarget], _Token] = BoundedCache(max_entries)
 
     def password(self, tenant: Tenant, target: ShardTarget) -> str:
         now = self._clock()
-        cached = self._tokens.get(tenant.id)
+        cached = self._tokens.get((tenant.id, target))
         if cached and cached.usable_until > now:
             return cached.value
         credentials = self._credentials.get(tenant, target)
@@ -141,5 +157,5 @@ class IamAuthTokens:
         token = client.generate_db_auth_token(target.endpoint, target.port, tenant.db_user, self._region)
         # A token is only as good as the credentials that signed it.
         usable_until = min(now + TOKEN_REUSE_SECONDS, credentials.expires_at - CREDENTIAL_REFRESH_MARGIN_SECONDS)
-        self._tokens.put(tenant.id, _Token(token, usable_until))
+        self._tokens.put((tenant.id, target), _Token(token, usable_until))
         return token

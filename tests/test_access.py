@@ -8,6 +8,7 @@ session tag and session policy) runs for real against moto.
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 from urllib.parse import parse_qs, urlparse
@@ -250,10 +251,22 @@ def test_unreachable_database_is_a_json_503(function, monkeypatch):
     assert function(request("2")) == (503, {"error": "database_unavailable"})
 
 
-def test_logs_hold_no_tenant_rows(function, capsys):
+@pytest.fixture
+def function_logs(monkeypatch):
+    """What the function's structured logger writes (its handler keeps the stdout of import time)."""
+    stream = io.StringIO()
+    handler = access_handler.logger.registered_handler
+    previous = handler.setStream(stream)
+    yield stream
+    handler.setStream(previous)
+
+
+def test_logs_hold_no_tenant_rows(function, function_logs):
     status, body = function(request("4"))
     assert status == 200
-    logs = capsys.readouterr().out
+    access_handler.logger.warning("a line that must appear", extra={"tenant": 4})
+    logs = function_logs.getvalue()
+    assert "a line that must appear" in logs  # the logs are read, not an empty string
     for row in body["rows"]:
         for column, value in row.items():
             if column != "ID":
@@ -321,3 +334,48 @@ def test_a_session_policy_near_sts_packed_size_limit_is_logged(caplog):
     target = ShardTarget("e", ROLE_ARN, DB_USER_ARN_PREFIX, "prx-9")
     TenantCredentialSource(NearlyFullSts()).get(Tenant(1), target)
     assert "93% of STS's packed size limit" in caplog.text
+
+
+def log_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_a_request_never_logs_the_tenant_of_the_request_before_it(function, function_logs, monkeypatch):
+    def database_down(tenant):
+        raise pymysql.err.OperationalError(2003, "Can't connect")
+
+    monkeypatch.setattr(function.data, "random_rows", database_down)
+    for event in (request("6"), {"queryStringParameters": {"tenant": "01"}}, request("11"), {}):
+        function(event)
+    lines = [(line["message"], line.get("tenant")) for line in log_lines(function_logs.getvalue())]
+    assert lines == [
+        ("database failure", 6),
+        ("bad request", None),
+        ("database failure", 11),
+        ("bad request", None),
+    ]
+
+
+def test_tokens_and_credentials_are_each_tenants_own_on_the_real_token_path():
+    """Interleaved tenants A, B, A on one warm instance: every token is for its tenant's user and was
+    signed with credentials from that tenant's own AssumeRole (tag, session name, session policy)."""
+    with mock_aws():
+        sts = CountingSts(boto3.client("sts", region_name="us-east-1"))
+        tokens = IamAuthTokens("us-east-1", TenantCredentialSource(sts))
+        target = ShardTarget("prx.example", ROLE_ARN, DB_USER_ARN_PREFIX, "prx-1")
+        other_target = ShardTarget("prx2.example", ROLE_ARN.replace("access", "access-2"), DB_USER_ARN_PREFIX, "prx-2")
+        for tenant, shard_target in [
+            (Tenant(3), target),
+            (Tenant(4), target),
+            (Tenant(3), target),
+            (Tenant(3), other_target),
+        ]:
+            query = parse_qs(urlparse(f"https://{tokens.password(tenant, shard_target)}").query)
+            assert query["DBUser"] == [tenant.db_user]
+            assert urlparse(f"https://{tokens.password(tenant, shard_target)}").hostname == shard_target.endpoint
+            signer = sts.request_for(query["X-Amz-Credential"][0].split("/")[0])
+            assert signer["Tags"] == session_tags(tenant)
+            assert signer["RoleSessionName"] == f"tenant-{tenant.id}"
+            assert signer["RoleArn"] == shard_target.role_arn
+            assert json.loads(signer["Policy"]) == json.loads(session_policy(tenant, shard_target))
+        assert len(sts.calls) == 3  # A on the first role once (reused), B once, A on the second role once

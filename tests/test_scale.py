@@ -11,7 +11,14 @@ import pytest
 from constructs_lib.function_contract import AccessConfig, session_tags
 from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY, Tenant, all_tenants
 from tests.support import iam, terraform
-from tests.support.access_stack import access_function, effective_connect, role_for, targets_of
+from tests.support.access_stack import (
+    access_function,
+    assert_reach_within_own_shard,
+    assert_tenant_access_roles_pinned,
+    effective_connect,
+    role_for,
+    targets_of,
+)
 from tests.support.synth import MAIN_STACK, synthesize
 
 THOUSAND = 1000
@@ -77,6 +84,12 @@ def test_each_tenant_reaches_its_own_user_on_its_own_shard_only(thousand):
     assert all(
         shard_of_resource[next(iter(r)).rsplit(":", 1)[1].split("/")[0]] == Tenant(i).shard for i, r in allowed.items()
     )
+
+
+@pytest.mark.parametrize("side", ["proxy", "no_proxy"])
+def test_at_a_thousand_tenants_roles_are_pinned_and_reach_only_their_shard(thousand, side):
+    assert_tenant_access_roles_pinned(thousand.stack(), side)
+    assert_reach_within_own_shard(thousand.stack(), side)
 
 
 @pytest.mark.terraform

@@ -10,7 +10,14 @@ import pytest
 from constructs_lib.function_contract import session_tags
 from constructs_lib.tenancy import all_tenants
 from tests.support import iam
-from tests.support.access_stack import access_function, effective_connect, role_for, targets_of
+from tests.support.access_stack import (
+    access_function,
+    assert_reach_within_own_shard,
+    assert_tenant_access_roles_pinned,
+    effective_connect,
+    role_for,
+    targets_of,
+)
 from tests.support.synth import synthesize
 
 TENANTS = 200
@@ -198,3 +205,40 @@ def test_regional_api_admits_only_the_load_test_nat_address(regional):
     allow = next(iam.statements(iam.document(policy.body["policy"])))
     [eip] = [e for e in regional.under("load_test") if e.type == "aws_eip"]
     assert allow["Condition"] == {"IpAddress": {"aws:SourceIp": f"{eip.ref('public_ip')}/32"}}
+
+
+# ---- tenant-access roles pinned exactly, and their reach under adversarial tags -----------------------
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_tenant_access_roles_are_exactly_what_isolation_needs(stack, side):
+    """Pinned without the snapshot: one permission statement, these trust conditions, nothing else."""
+    assert_tenant_access_roles_pinned(stack, side)
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_no_tenant_access_role_reaches_beyond_its_shard_whatever_tag_it_is_given(stack, side):
+    assert_reach_within_own_shard(stack, side)
+
+
+def test_the_evaluator_knows_wildcard_actions_and_conditions():
+    wildcard = {"Statement": [{"Effect": "Allow", "Action": "rds-db:*", "Resource": "*"}]}
+    assert iam.allowed_resources(wildcard, "rds-db:connect") == {"*"}
+    assert iam.resource_allowed({"*"}, "arn:aws:rds-db:us-east-1:1:dbuser:prx-1/user7")
+    everything = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "arn:aws:rds-db:*"}]}
+    assert iam.allowed_resources(everything, "RDS-DB:Connect") == {"arn:aws:rds-db:*"}
+    conditional = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "rds-db:connect",
+                "Resource": "x",
+                "Condition": {"StringEquals": {"aws:PrincipalTag/team": "a"}},
+            }
+        ]
+    }
+    assert iam.allowed_resources(conditional, "rds-db:connect", context={"aws:PrincipalTag/team": "a"}) == {"x"}
+    assert iam.allowed_resources(conditional, "rds-db:connect", context={"aws:PrincipalTag/team": "b"}) == set()
+    assert iam.allowed_resources(conditional, "rds-db:connect") == set()
+    with pytest.raises(NotImplementedError):
+        iam.allowed_resources({"Statement": [{"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}]}, "x")

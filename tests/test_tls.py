@@ -14,9 +14,12 @@ import ssl
 import db
 import pymysql
 import pytest
+from seeding import PasswordInSecretUser, TenantSeeder
 
 from constructs_lib.endpoints import certificate_names, endpoint_kind, name_matches, tls_server_name
+from constructs_lib.tenancy import Tenant, all_tenants
 from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER, start_mariadb, unavailable
+from loadtest.local.standins import MemorySecretStore
 from loadtest.local.tls import make_pki
 from tests.support.paths import in_ci
 
@@ -118,3 +121,55 @@ def test_wildcards_stand_for_exactly_one_label():
     assert not name_matches(READER_ENDPOINT, pattern)  # two labels
     assert not name_matches(PROXY_DOMAIN, pattern)  # none
     assert not name_matches(f"a.{PROXY_DOMAIN}.evil.example", pattern)
+
+
+# ---- below the server's own setting: tenant users, and host names --------------------------------
+
+
+@pytest.fixture(scope="module")
+def lenient_server(tmp_path_factory):
+    """A server that would accept plaintext (no require_secure_transport), with seeded tenant users."""
+    if unavailable():
+        if in_ci():
+            pytest.fail(unavailable())
+        pytest.skip(unavailable())
+    directory = tmp_path_factory.mktemp("lenient")
+    server = start_mariadb(directory, require_secure_transport=False)
+    store = MemorySecretStore()
+    identity = PasswordInSecretUser(store, "tls", server.host, server.port)
+    assert not TenantSeeder(lambda: server.connect(), identity).seed(all_tenants(2)).failed
+    yield server, store
+    server.stop()
+
+
+def test_tenant_users_refuse_plaintext_even_where_the_server_would_allow_it(lenient_server):
+    server, store = lenient_server
+    tenant = Tenant(1)
+    password = store.values[tenant.secret_name("tls")]["password"]
+    plain = pymysql.connect(
+        host=server.host, port=server.port, user=MASTER_USER, password=MASTER_PASSWORD, ssl_disabled=True
+    )
+    with plain, plain.cursor() as cursor:  # the server itself takes plaintext logins here
+        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        assert cursor.fetchone()[1] == ""
+    with pytest.raises(pymysql.err.OperationalError) as refused:
+        pymysql.connect(host=server.host, port=server.port, user=tenant.db_user, password=password, ssl_disabled=True)
+    assert refused.value.args[0] == 1045  # access denied: the user requires TLS
+    over_tls = db.connect(
+        host=server.host, port=server.port, user=tenant.db_user, password=password, ca_file=str(server.pki.ca_file)
+    )
+    over_tls.close()
+
+
+def test_a_certificate_from_the_right_ca_for_another_host_name_is_refused(tmp_path):
+    if unavailable():
+        pytest.fail(unavailable()) if in_ci() else pytest.skip(unavailable())
+    pki = make_pki(tmp_path / "pki", host=None, dns_names=("db.elsewhere.example",))
+    server = start_mariadb(tmp_path, pki)
+    try:
+        with pytest.raises(pymysql.err.OperationalError, match="CERTIFICATE_VERIFY_FAILED"):
+            db.connect(
+                host=server.host, port=server.port, user=MASTER_USER, password=MASTER_PASSWORD, ca_file=str(pki.ca_file)
+            )
+    finally:
+        server.stop()

@@ -45,6 +45,8 @@ class MariaDB:
     host: str = "127.0.0.1"
     port: int = 0
     process: subprocess.Popen | None = None
+    # As Aurora with the stacks' parameter group; off only to show that tenant users require TLS themselves.
+    require_secure_transport: bool = True
 
     @property
     def socket_path(self) -> Path:
@@ -82,6 +84,25 @@ class MariaDB:
             text=True,
         )
         self.port = free_port()
+        self._spawn()
+        root = pymysql.connect(unix_socket=str(self.socket_path), user="root")
+        with root, root.cursor() as cursor:
+            # mariadb-install-db adds anonymous users; ''@'localhost' would shadow 'userN'@'%' logins.
+            cursor.execute("SELECT User, Host FROM mysql.user WHERE User = ''")
+            for user, host in cursor.fetchall():
+                cursor.execute("DROP USER %s@%s", (user, host))
+            # The RDS master user: may create databases and users and grant what it holds.
+            cursor.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (MASTER_USER, MASTER_PASSWORD))
+            cursor.execute("GRANT ALL PRIVILEGES ON *.* TO %s@'%%' WITH GRANT OPTION", (MASTER_USER,))
+        return self
+
+    def resume(self) -> MariaDB:
+        """Start a stopped server again on the same port and data (the end of a failover, locally)."""
+        self._spawn()
+        return self
+
+    def _spawn(self) -> None:
+        datadir = self.directory / "data"
         self.process = subprocess.Popen(
             [
                 _binary("mariadbd"),
@@ -96,7 +117,7 @@ class MariaDB:
                 f"--ssl-ca={self.pki.ca_file}",
                 f"--ssl-cert={self.pki.cert_file}",
                 f"--ssl-key={self.pki.key_file}",
-                "--require-secure-transport=ON",
+                f"--require-secure-transport={'ON' if self.require_secure_transport else 'OFF'}",
                 "--max-connections=500",
                 "--innodb-buffer-pool-size=256M",
                 f"--log-error={self.directory / 'error.log'}",
@@ -105,16 +126,6 @@ class MariaDB:
             stderr=subprocess.DEVNULL,
         )
         self._wait_ready()
-        root = pymysql.connect(unix_socket=str(self.socket_path), user="root")
-        with root, root.cursor() as cursor:
-            # mariadb-install-db adds anonymous users; ''@'localhost' would shadow 'userN'@'%' logins.
-            cursor.execute("SELECT User, Host FROM mysql.user WHERE User = ''")
-            for user, host in cursor.fetchall():
-                cursor.execute("DROP USER %s@%s", (user, host))
-            # The RDS master user: may create databases and users and grant what it holds.
-            cursor.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (MASTER_USER, MASTER_PASSWORD))
-            cursor.execute("GRANT ALL PRIVILEGES ON *.* TO %s@'%%' WITH GRANT OPTION", (MASTER_USER,))
-        return self
 
     def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -132,6 +143,7 @@ class MariaDB:
         stop_process(self.process)
 
 
-def start_mariadb(directory: Path, pki: TestPki | None = None) -> MariaDB:
+def start_mariadb(directory: Path, pki: TestPki | None = None, *, require_secure_transport: bool = True) -> MariaDB:
     """A started server; ``pki`` chooses its CA and certificate (default: a fresh CA, a certificate for 127.0.0.1)."""
-    return MariaDB(directory, pki or make_pki(directory / "pki")).start()
+    pki = pki or make_pki(directory / "pki")
+    return MariaDB(directory, pki, require_secure_transport=require_secure_transport).start()

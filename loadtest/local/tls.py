@@ -29,7 +29,7 @@ def _name(common_name: str, unit: str | None = None) -> x509.Name:
 
 def make_pki(
     directory: Path,
-    host: str = "127.0.0.1",
+    host: str | None = "127.0.0.1",
     dns_names: tuple[str, ...] = ("localhost",),
     ca_name: str = "rds-proxy-multitenant test CA",
     ca_unit: str | None = None,
@@ -53,7 +53,7 @@ def make_pki(
     server_key = ec.generate_private_key(ec.SECP256R1())
     server_cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(host))
+        .subject_name(_name(host or dns_names[0]))
         .issuer_name(ca_cert.subject)
         .public_key(server_key.public_key())
         .serial_number(x509.random_serial_number())
@@ -61,7 +61,10 @@ def make_pki(
         .not_valid_after(now + datetime.timedelta(days=2))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(host)), *(x509.DNSName(name) for name in dns_names)]
+                [
+                    *([x509.IPAddress(ipaddress.ip_address(host))] if host else []),
+                    *(x509.DNSName(name) for name in dns_names),
+                ]
             ),
             critical=False,
         )

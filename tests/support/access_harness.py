@@ -4,11 +4,22 @@ from __future__ import annotations
 
 
 class CountingSts:
-    """An STS client (moto's), counting the AssumeRole calls made through it."""
+    """An STS client (moto's), recording the AssumeRole calls made through it and their answers."""
 
     def __init__(self, client) -> None:
-        self.client, self.calls = client, []
+        self.client, self.calls, self.responses = client, [], []
 
     def assume_role(self, **request):
         self.calls.append(request)
-        return self.client.assume_role(**request)
+        response = self.client.assume_role(**request)
+        self.responses.append(response)
+        return response
+
+    def request_for(self, access_key_id: str) -> dict:
+        """The AssumeRole request whose credentials carry ``access_key_id``."""
+        [request] = [
+            call
+            for call, response in zip(self.calls, self.responses, strict=True)
+            if response["Credentials"]["AccessKeyId"] == access_key_id
+        ]
+        return request
