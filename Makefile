@@ -12,11 +12,11 @@ PIPENV_VERSION := 2026.10.3
 NODE_TOOLS := .tools/node
 CDKTF := $(NODE_TOOLS)/node_modules/.bin/cdktf
 PYTEST_ARGS ?=
-PY_SOURCES := main.py constructs_lib lambda tests
+PY_SOURCES := main.py constructs_lib lambda loadtest tests
 RUFF_FORMAT_ARGS := --line-length 120 --target-version py311
 RUFF_ARGS := $(RUFF_FORMAT_ARGS) --select E,F,W,B,UP,SIM,I
 
-.PHONY: setup test-tools synth preflight test lint bench bench-seed bench-access rehearse loadtest plan-summary emulate deploy-state deploy destroy
+.PHONY: setup test-tools synth preflight test lint lock-loadtest locust-ui bench bench-seed bench-access rehearse loadtest plan-summary emulate deploy-state deploy destroy
 
 setup: .venv/.synced $(CDKTF)
 
@@ -85,6 +85,14 @@ loadtest: setup
 	pipenv run locust -f loadtest/locustfile.py --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
 	  --host $(HOST) --csv reports/loadtest/locust --html reports/loadtest/locust.html \
 	  --max-failure-ratio 0.01 --max-p95-ms 1000
+
+## Regenerate the hash-locked requirements the Locust instances install (after editing loadtest/requirements.txt).
+lock-loadtest: setup
+	pipenv run python -m loadtest.lock
+
+## The deployed Locust UI: prints its operator's password and forwards localhost:8089 to it over Session Manager.
+locust-ui: setup
+	pipenv run python -m loadtest.ui
 
 ## Summarize terraform plans for review: make plan-summary PLANS="cdktf.out/stacks/*/plan.json"
 PLANS ?= $(wildcard cdktf.out/stacks/*/plan.json)

@@ -105,7 +105,25 @@ def database_side(key: str, *, iam_database_authentication: bool) -> tuple[Const
             iam_database_authentication=iam_database_authentication,
         ),
     )
+    network.allow_through_endpoint(
+        "secretsmanager",
+        sid="ReadTheMasterSecret",
+        actions=["secretsmanager:GetSecretValue"],
+        resources=[cluster.master_secret_arn],
+    )
     return scope, network, cluster
+
+
+def allow_tenant_roles_through_sts_endpoint(key: str, network: Network, function_role_arn: str) -> None:
+    """Only this side's tenant-access roles, assumed by its access function, pass its STS endpoint."""
+    roles = stack.arn("iam", f"role/{tenant_access_role_name(settings.name_prefix, key, '*')}", regional=False)
+    network.allow_through_endpoint(
+        "sts",
+        sid="AssumeThisSidesTenantAccessRoles",
+        actions=["sts:AssumeRole", "sts:TagSession"],
+        resources=[roles],
+        principals=[function_role_arn],
+    )
 
 
 def seed(scope: Construct, network: Network, cluster: AuroraCluster, proxies: list[TenantProxy]) -> None:
@@ -163,6 +181,12 @@ proxies = [
     )
     for index, shard in enumerate(shards(tenants))
 ]
+proxy_network.allow_through_endpoint(
+    "secretsmanager",
+    sid="FillAndReadTenantSecrets",
+    actions=["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+    resources=[stack.arn("secretsmanager", f"secret:{tenant_secret_prefix(settings.name_prefix)}*")],
+)
 seed(proxy_scope, proxy_network, proxy_cluster, proxies)
 proxy_role_name = tenant_access_role_name(settings.name_prefix, "proxy", SHARD_PLACEHOLDER)
 proxy_access = access_function(
@@ -186,6 +210,7 @@ for index, proxy in enumerate(proxies):
     proxy.grant_connect(access_role)
     access_role.grant_assume(proxy_access.function)
     proxy.allow_mysql_from("access", proxy_access.function.security_group, "access function to the proxy")
+allow_tenant_roles_through_sts_endpoint("proxy", proxy_network, proxy_access.function.role.arn)
 add_outputs(
     proxy_scope,
     "proxy",
@@ -230,6 +255,7 @@ if settings.create_load_test_stack:
         no_proxy_cluster.grant_connect(no_proxy_role)
         no_proxy_role.grant_assume(no_proxy_access.function)
     no_proxy_cluster.allow_mysql_from("access", no_proxy_access.function.security_group, "access function to Aurora")
+    allow_tenant_roles_through_sts_endpoint("no_proxy", no_proxy_network, no_proxy_access.function.role.arn)
     add_outputs(
         no_proxy_scope,
         "no_proxy",

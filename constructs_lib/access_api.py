@@ -115,6 +115,13 @@ class AccessApi(Construct):
             if stack.capabilities.api_resource_policy
             else []
         )
+        if endpoint:
+            props.client_network.allow_through_endpoint(
+                "execute-api",
+                sid="InvokeThisApiOnly",
+                actions=["execute-api:Invoke"],
+                resources=[f"{self.api.execution_arn}/*"],
+            )
         validator = ApiGatewayRequestValidator(
             self, "validator", rest_api_id=self.api.id, name="tenant-required", validate_request_parameters=True
         )

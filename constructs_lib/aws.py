@@ -131,6 +131,7 @@ from cdktf_cdktf_provider_aws.spot_fleet_request import (
 from cdktf_cdktf_provider_aws.subnet import Subnet, SubnetTimeouts
 from cdktf_cdktf_provider_aws.vpc import Vpc
 from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
+from cdktf_cdktf_provider_aws.vpc_endpoint_policy import VpcEndpointPolicy
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 

@@ -41,6 +41,7 @@ CREATE_FUNCTION = "https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunct
 CREATE_ROLE = "https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html"
 LAMBDA_VPC = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html"
 INTERFACE_ENDPOINTS = "https://docs.aws.amazon.com/vpc/latest/privatelink/create-interface-endpoint.html"
+PRIVATELINK_QUOTAS = "https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-limits-endpoints.html"
 SOURCE_ACCOUNT_KEY = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourceaccount"
 PROVIDER_PROXY_TARGET = "https://registry.terraform.io/providers/hashicorp/aws/5.100.0/docs/resources/db_proxy_target"
 
@@ -75,6 +76,7 @@ LAMBDA_DEFAULT_CONCURRENCY = Limit("concurrent executions per account and region
 EC2_USER_DATA_BYTES = Limit("EC2 user data, raw bytes before base64", 16_384, EC2_USER_DATA)
 SECURITY_GROUP_INBOUND_RULES = Limit("inbound rules per security group (default quota)", 60, VPC_QUOTAS)
 SECURITY_GROUP_OUTBOUND_RULES = Limit("outbound rules per security group (default quota)", 60, VPC_QUOTAS)
+ENDPOINT_POLICY_CHARS = Limit("VPC endpoint policy characters, white space included", 20_480, PRIVATELINK_QUOTAS)
 API_RESOURCE_POLICY_CHARS = Limit("API Gateway resource policy characters", 8_192, APIGW_REST_QUOTAS)
 API_STAGE_VARIABLE_VALUE_CHARS = Limit("API Gateway stage variable value characters", 512, APIGW_REST_QUOTAS)
 DASHBOARD_WIDGETS = Limit("widgets per CloudWatch dashboard", 500, CLOUDWATCH_QUOTAS)

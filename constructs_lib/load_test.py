@@ -43,6 +43,7 @@ from constructs_lib.aws import (
     S3BucketLifecycleConfigurationRule,
     S3BucketLifecycleConfigurationRuleExpiration,
     S3BucketLifecycleConfigurationRuleFilter,
+    SecretsmanagerSecret,
     SpotFleetRequest,
     SpotFleetRequestLaunchTemplateConfig,
     SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecification,
@@ -58,6 +59,7 @@ from constructs_lib.private_bucket import PrivateBucket
 LOADTEST_DIR = Path(__file__).resolve().parents[1] / "loadtest"
 LOCUSTFILE = LOADTEST_DIR / "locustfile.py"
 BOOTSTRAP = LOADTEST_DIR / "bootstrap.sh"
+REQUIREMENTS_LOCK = LOADTEST_DIR / "requirements.lock"  # made by `make lock-loadtest`
 WEB_PORT = 8089
 MASTER_PORT = 5557
 # Amazon Linux 2023, resolved by AWS's public parameter in whatever partition and region we are.
@@ -101,6 +103,7 @@ def render_bootstrap(role: str, locust_version: str, environment: Mapping[str, s
     replacements = {
         "@@ROLE@@": role,
         "@@LOCUST_VERSION@@": locust_version,
+        "@@REQUIREMENTS_LOCK@@": REQUIREMENTS_LOCK.read_text().strip(),
         "@@LOCUSTFILE_BASE64@@": base64.b64encode(LOCUSTFILE.read_bytes()).decode(),
         "@@ENVIRONMENT@@": "\n".join(f"{key}={value}" for key, value in environment.items()),
         "@@SERVICE_POLICY@@": service_policy,
@@ -113,11 +116,13 @@ def render_bootstrap(role: str, locust_version: str, environment: Mapping[str, s
 TOKEN = re.compile(r"(\$\{TfToken\[[^\]]+\]\})")
 
 
-def base64_user_data(script: str) -> str:
-    """Base64 of a script holding Terraform values: literal parts are escaped as raw strings, so the
-    script's own quotes and backslashes reach the instance unchanged."""
+def compressed_user_data(script: str) -> str:
+    """The script gzipped and base64-encoded (cloud-init unpacks it): EC2 allows 16 KB of user data, and the
+    script carries the locustfile and the hash-locked requirements. Literal parts are escaped as raw
+    strings, so the script's own quotes and backslashes reach the instance unchanged; Terraform fills in
+    the values (the primary's address) before compressing."""
     parts = [part if TOKEN.fullmatch(part) else Fn.raw_string(part) for part in TOKEN.split(script) if part]
-    return Fn.base64encode(Fn.join("", parts))
+    return Fn.base64gzip(Fn.join("", parts))
 
 
 class LoadTest(Construct):
@@ -188,6 +193,30 @@ class LoadTest(Construct):
         primary_profile, primary_role = self._instance_profile(
             "primary", props.name, reports_writer=bool(props.unattended)
         )
+        # The UI operator's password: the primary makes it at its first start and keeps it here, so it is
+        # never in Terraform's configuration or state (`make locust-ui` reads it).
+        self.ui_secret = SecretsmanagerSecret(
+            self,
+            "ui_credential",
+            name=f"{props.name}/ui-password",
+            description="Password of the Locust web UI's operator (user locust); the primary sets it",
+            recovery_window_in_days=0,
+        )
+        if props.unattended is None:
+            primary_role.add_policy(
+                self,
+                "primary_ui_credential",
+                "keep-ui-password",
+                policy_json(
+                    {
+                        "Sid": "MakeAndReadTheUiPassword",
+                        "Effect": "Allow",
+                        "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+                        "Resource": self.ui_secret.arn,
+                    }
+                ),
+            )
+        self.region = AwsStack.of(self).region
         self.primary = Instance(
             self,
             "primary",
@@ -199,11 +228,13 @@ class LoadTest(Construct):
             iam_instance_profile=primary_profile.name,
             metadata_options=InstanceMetadataOptions(http_tokens="required", http_endpoint="enabled"),
             root_block_device=InstanceRootBlockDevice(encrypted=True, volume_type="gp3", volume_size=16),
-            user_data=render_bootstrap(
-                "primary",
-                props.locust_version,
-                {**common, **self._primary_mode(props)},
-                self._primary_service_policy(props),
+            user_data_base64=compressed_user_data(
+                render_bootstrap(
+                    "primary",
+                    props.locust_version,
+                    {**common, **self._primary_mode(props, self.ui_secret.arn, self.region)},
+                    self._primary_service_policy(props),
+                )
             ),
             user_data_replace_on_change=True,
             tags={"Name": f"{props.name}-primary"},
@@ -231,7 +262,7 @@ class LoadTest(Construct):
                     ebs=LaunchTemplateBlockDeviceMappingsEbs(encrypted="true", volume_type="gp3", volume_size=16),
                 )
             ],
-            user_data=base64_user_data(worker_data),
+            user_data=compressed_user_data(worker_data),
             tag_specifications=[
                 LaunchTemplateTagSpecifications(resource_type="instance", tags={"Name": f"{props.name}-worker"})
             ],
@@ -287,16 +318,24 @@ class LoadTest(Construct):
             "load_test",
             {
                 "locust_url": (f"http://{self.primary.public_ip}:{WEB_PORT}", "Locust web UI (from locust_ui_cidr)"),
+                "primary_instance_id": (self.primary.id, "Locust primary (make locust-ui forwards its UI port)"),
+                "ui_secret_arn": (self.ui_secret.arn, "Secret holding the Locust UI operator's password"),
                 "reports_bucket": (self.reports.bucket, "S3 bucket of unattended-run reports"),
             },
         )
 
     @staticmethod
-    def _primary_mode(props: LoadTestProps) -> dict[str, str]:
+    def _primary_mode(props: LoadTestProps, ui_secret_arn: str, region: str) -> dict[str, str]:
         mode = {"LOCUST_MODE_MASTER": "true", "LOCUST_EXPECT_WORKERS": str(props.worker_capacity)}
         run = props.unattended
-        if run is None:
-            return {**mode, "LOCUST_WEB_PORT": str(WEB_PORT)}
+        if run is None:  # the web UI, behind the operator's login (loadtest/locustfile.py)
+            return {
+                **mode,
+                "LOCUST_WEB_PORT": str(WEB_PORT),
+                "LOCUST_WEB_LOGIN": "true",
+                "LOCUST_UI_SECRET_ID": ui_secret_arn,
+                "AWS_DEFAULT_REGION": region,
+            }
         return {
             **mode,
             "LOCUST_HEADLESS": "true",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from constructs import Construct
@@ -23,6 +23,7 @@ from constructs_lib.aws import (
     SubnetTimeouts,
     Vpc,
     VpcEndpoint,
+    VpcEndpointPolicy,
     VpcSecurityGroupEgressRule,
     VpcSecurityGroupIngressRule,
 )
@@ -85,6 +86,8 @@ class Network(Construct):
         self._route_table("private", self.private_subnets, nat_gateway_id=nat.id)
         self._endpoint_sg: SecurityGroup | None = None
         self.interface_endpoints: list[VpcEndpoint] = []
+        self._endpoints: dict[str, VpcEndpoint] = {}
+        self._endpoint_policies: dict[str, tuple[VpcEndpointPolicy, list[Mapping[str, object]]]] = {}
         if props.flow_logs:
             self._flow_logs()
         add_outputs(
@@ -207,7 +210,54 @@ class Network(Construct):
             tags={"Name": f"{self.props.name}-{service}"},
         )
         self.interface_endpoints.append(endpoint)
+        self._endpoints[service] = endpoint
         return endpoint
+
+    def allow_through_endpoint(
+        self,
+        service: str,
+        *,
+        sid: str,
+        actions: Sequence[str],
+        resources: Sequence[str],
+        principals: Sequence[str] = (),
+    ) -> VpcEndpointPolicy:
+        """Let this account's principals (``principals``' roles, if given) do ``actions`` on ``resources``
+        through ``service``'s endpoint, and nothing else.
+
+        Without a policy an interface endpoint passes any request, of any account, to any resource;
+        the first grant replaces that with this endpoint's own policy, later ones add to it.
+        """
+        condition: dict[str, dict[str, object]] = {
+            "StringEquals": {"aws:PrincipalAccount": AwsStack.of(self).account_id}
+        }
+        if principals:
+            condition["ArnEquals"] = {"aws:PrincipalArn": list(principals)}
+        statement = {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": list(actions),
+            "Resource": list(resources),
+            "Condition": condition,
+        }
+        if service not in self._endpoint_policies:
+            policy = VpcEndpointPolicy(
+                self,
+                f"endpoint_{service.replace('-', '_')}_policy",
+                vpc_endpoint_id=self._endpoints[service].id,
+                policy=policy_json(statement),
+            )
+            self._endpoint_policies[service] = (policy, [statement])
+            return policy
+        policy, statements = self._endpoint_policies[service]
+        statements.append(statement)
+        policy.policy = policy_json(*statements)
+        return policy
+
+    @property
+    def endpoint_policies(self) -> list[VpcEndpointPolicy]:
+        return [policy for policy, _ in self._endpoint_policies.values()]
 
 
 def allow_tcp(

@@ -178,6 +178,13 @@ def managed_policy_size(stack: Stack, facts: AccountFacts) -> Iterator[Finding]:
         )
 
 
+@rule("endpoint-policy-size")
+def endpoint_policy_size(stack: Stack, facts: AccountFacts) -> Iterator[Finding]:
+    for address, body in stack.resources("aws_vpc_endpoint_policy"):
+        size = len(stack.values.string(body["policy"]))
+        yield from stack.measure("endpoint-policy-size", address, size, rules.ENDPOINT_POLICY_CHARS)
+
+
 @rule("iam-trust-policy-size")
 def trust_policy_size(stack: Stack, facts: AccountFacts) -> Iterator[Finding]:
     for address, body in stack.resources("aws_iam_role"):
@@ -234,6 +241,9 @@ def user_data_size(stack: Stack, facts: AccountFacts) -> Iterator[Finding]:
     for address, body in stack.resources("aws_instance"):
         if "user_data" in body:
             raw = stack.values.string(body["user_data"]).encode()
+            yield from stack.measure("ec2-user-data-size", address, len(raw), rules.EC2_USER_DATA_BYTES)
+        if "user_data_base64" in body:  # binary (here gzip) user data: its decoded bytes count
+            raw = base64.b64decode(stack.values.string(body["user_data_base64"]))
             yield from stack.measure("ec2-user-data-size", address, len(raw), rules.EC2_USER_DATA_BYTES)
     for address, body in stack.resources("aws_launch_template"):
         if "user_data" in body:

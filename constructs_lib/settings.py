@@ -33,6 +33,7 @@ from constructs_lib.tenancy import (
     tenant_access_role_name,
 )
 from constructs_lib.terraform_values import ACCOUNT_ID, PROXY_RESOURCE_ID, Environment
+from loadtest.lock import pinned_version
 
 ENV_PREFIX = "RDSPROXY_"
 DEFAULT_RDS_PROXY_QUOTA = aws_rules.PROXIES_PER_ACCOUNT.value
@@ -166,9 +167,12 @@ class Settings(BaseModel):
     )
     locust_version: str = Field(
         "2.47.0",
-        description="Pinned Locust version installed on the load-test instances.",
+        description="Locust version the load-test instances run (installed from loadtest/requirements.lock).",
         pattern=r"^\d+\.\d+\.\d+$",
-        **_allowed("an exact version such as 2.47.0"),
+        **_allowed(
+            "the version loadtest/requirements.lock pins (to change it: edit loadtest/requirements.txt, then "
+            "make lock-loadtest)"
+        ),
     )
     locust_wait_min_seconds: float = Field(
         5.0, description="Shortest wait between one Locust user's requests.", ge=0, le=3600, **_allowed("0..3600")
@@ -230,8 +234,9 @@ class Settings(BaseModel):
     )
     locust_ui_cidr: str = Field(
         "",
-        description="IPv4 CIDR allowed to reach the Locust web UI; empty opens it to nobody.",
-        **_allowed("empty, or an IPv4 CIDR such as 203.0.113.7/32 (never 0.0.0.0/0)"),
+        description="IPv4 CIDR allowed to reach the Locust web UI (behind its login); empty: only Session Manager "
+        "port forwarding (make locust-ui).",
+        **_allowed("empty, or an IPv4 CIDR of at most 256 addresses (/24..../32) such as 203.0.113.7/32"),
     )
     api_endpoint_type: Literal["PRIVATE", "REGIONAL"] = Field(
         "PRIVATE",
@@ -378,8 +383,16 @@ class Settings(BaseModel):
             network = ipaddress.IPv4Network(value, strict=True)
         except ValueError as error:
             raise ValueError(f"not an IPv4 CIDR with its host bits clear ({error})") from None
-        if network.prefixlen < 8:
-            raise ValueError("refusing to open the Locust UI to a /0-/7 range; name your own address range")
+        if network.prefixlen < 24:
+            raise ValueError("the Locust UI opens to a /24 at most; name your own, narrower address range")
+        return value
+
+    @field_validator("locust_version")
+    @classmethod
+    def _locked_locust(cls, value: str) -> str:
+        locked = pinned_version("locust")
+        if value != locked:
+            raise ValueError(f"the instances install Locust {locked} from loadtest/requirements.lock")
         return value
 
     @field_validator("rds_ca_bundle")

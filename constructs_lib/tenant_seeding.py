@@ -80,6 +80,12 @@ class TenantSeeding(Construct):
                     function_name=self.function.function.function_name,
                     input=json.dumps({"first_tenant": shard[0].id, "last_tenant": shard[-1].id}),
                     triggers={"code": props.package.code_hash},
-                    depends_on=[cluster.writer, *grants, *shard_secrets, *props.network.interface_endpoints],
+                    depends_on=[
+                        cluster.writer,
+                        *grants,
+                        *shard_secrets,
+                        *props.network.interface_endpoints,
+                        *props.network.endpoint_policies,
+                    ],
                 )
             )

@@ -10,9 +10,11 @@ understood; anything else raises ``Unresolvable`` rather than being guessed.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +63,11 @@ class Environment:
         return f"{label}.{kind}-{PROXY_DNS_ID}.{self.region}.rds.{self.dns_suffix}"
 
 
+def _uuid(seed: str) -> str:
+    """A UUID-shaped id (AWS's length), distinct per resource so that two of them never look the same."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
+
+
 def _attribute_values(env: Environment) -> dict[tuple[str, str], Callable[[dict], Any]]:
     """What each resource attribute the stacks reference looks like, from the resource's own body."""
     return {
@@ -94,7 +101,11 @@ def _attribute_values(env: Environment) -> dict[tuple[str, str], Callable[[dict]
         ("aws_rds_cluster", "engine_version"): lambda b: b["engine_version"],
         ("aws_rds_cluster", "db_subnet_group_name"): lambda b: b["db_subnet_group_name"],
         ("aws_rds_cluster", "master_user_secret"): lambda b: [
-            {"secret_arn": env.arn("secretsmanager", f"secret:rds!cluster-{KEY_ID}{SECRET_SUFFIX}")}
+            {
+                "secret_arn": env.arn(
+                    "secretsmanager", f"secret:rds!cluster-{_uuid(b['cluster_identifier'])}{SECRET_SUFFIX}"
+                )
+            }
         ],
         ("aws_rds_cluster_instance", "identifier"): lambda b: b["identifier"],
         ("aws_db_subnet_group", "name"): lambda b: b["name"],
@@ -158,15 +169,17 @@ class Evaluator:
 
     doc: Mapping[str, Any]
     env: Environment
+    # Keep references as "${type.name.attr}" text instead of values (to read what a value is made of).
+    symbolic: bool = False
     _attributes: dict = field(init=False)
 
     def __post_init__(self) -> None:
         self._attributes = _attribute_values(self.env)
 
     @staticmethod
-    def for_stack(doc: Mapping[str, Any]) -> Evaluator:
+    def for_stack(doc: Mapping[str, Any], symbolic: bool = False) -> Evaluator:
         [provider] = doc["provider"]["aws"]
-        return Evaluator(doc, Environment.for_region(provider["region"]))
+        return Evaluator(doc, Environment.for_region(provider["region"]), symbolic=symbolic)
 
     def string(self, text: str) -> str:
         """A JSON string value as AWS will see it (interpolations filled in, ``$${`` unescaped)."""
@@ -186,6 +199,8 @@ class Evaluator:
         return node
 
     def reference(self, path: list[str | int]) -> Any:
+        if self.symbolic:
+            return "${" + ".".join(str(step) for step in path) + "}"
         head = path[0]
         if head == "data":
             type_, name, attribute = path[1], path[2], path[3]
@@ -323,6 +338,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "join": lambda separator, items: separator.join(_text(item) for item in items),
     "tostring": _text,
     "base64encode": lambda text: base64.b64encode(text.encode()).decode(),
+    "base64gzip": lambda text: base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode(),
     "sha1": lambda text: hashlib.sha1(text.encode()).hexdigest(),  # noqa: S324 (Terraform's sha1)
     "jsonencode": lambda value: json.dumps(value, separators=(",", ":")),
 }

@@ -29,6 +29,9 @@ from constructs_lib.iam import service_role
 from constructs_lib.network import HTTPS_PORT, Network
 from constructs_lib.platform import AwsStack, policy_json
 
+# Every VPC function's own inline policies; grants (grant_*) add to these.
+BASE_POLICIES = ("vpc-network-interfaces", "write-own-logs", "write-traces")
+
 
 @dataclass(frozen=True)
 class VpcFunctionProps:
@@ -70,9 +73,45 @@ class VpcFunction(Construct):
             "role",
             name=props.name,
             service="lambda",
-            policies={},
-            # AWS's own least-privilege sets: ENIs in the VPC and log writing; X-Ray segments.
-            managed_policies=("service-role/AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess"),
+            policies={  # BASE_POLICIES
+                # What Lambda needs to place the function in the VPC (the actions of AWS's
+                # AWSLambdaVPCAccessExecutionRole, aws_rules.LAMBDA_VPC). Lambda calls them with the
+                # function's role for ENIs it names only when it creates them, so they cannot be
+                # scoped to resources in advance.
+                "vpc-network-interfaces": policy_json(
+                    {
+                        "Sid": "ManageTheFunctionsNetworkInterfaces",
+                        "Effect": "Allow",
+                        "Action": [
+                            "ec2:CreateNetworkInterface",
+                            "ec2:DescribeNetworkInterfaces",
+                            "ec2:DescribeSubnets",
+                            "ec2:DeleteNetworkInterface",
+                            "ec2:AssignPrivateIpAddresses",
+                            "ec2:UnassignPrivateIpAddresses",
+                        ],
+                        "Resource": "*",
+                    }
+                ),
+                # Logs go to the function's own group only (the managed policy allows any group).
+                "write-own-logs": policy_json(
+                    {
+                        "Sid": "WriteItsOwnLogGroup",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": f"{self.log_group.arn}:*",
+                    }
+                ),
+                # X-Ray has no resource-level permissions: segments go to the account's X-Ray.
+                "write-traces": policy_json(
+                    {
+                        "Sid": "SendTraceSegments",
+                        "Effect": "Allow",
+                        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                        "Resource": "*",
+                    }
+                ),
+            },
         )
         self.function = LambdaFunction(
             self,

@@ -8,13 +8,23 @@ load-test instances run this very file with nothing else of the project.
 Options (command line, or environment as LOCUST_<OPTION>): --tenant-count, --wait-min,
 --wait-max, and for unattended runs --max-failure-ratio and --max-p95-ms, which make Locust exit
 with code 1 when broken.
+
+The web UI is never served without a login: Locust refuses to start a UI without ``--web-login``,
+and the one operator (user ``locust``) signs in with the password in ``LOCUST_UI_PASSWORD`` or, on
+AWS, in the Secrets Manager secret ``LOCUST_UI_SECRET_ID`` names, which the primary generates at its
+first start (so it is never in Terraform's state).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
 import random
+import secrets
 
+from flask import Blueprint, redirect, request, session, url_for
+from flask_login import UserMixin, login_user
 from locust import HttpUser, between, events, task
 
 # Request name -> stage path on the API.
@@ -96,6 +106,61 @@ class TenantUser(HttpUser):
                 response.failure(problem)
             else:
                 response.success()
+
+
+UI_USER = "locust"
+
+
+def ui_password() -> str:
+    """The operator's password: given, or kept in Secrets Manager (made once, at the first start)."""
+    given = os.environ.get("LOCUST_UI_PASSWORD")
+    if given:
+        return given
+    secret_id = os.environ.get("LOCUST_UI_SECRET_ID")
+    if not secret_id:
+        raise RuntimeError("the web UI needs a password: set LOCUST_UI_PASSWORD or LOCUST_UI_SECRET_ID")
+    import boto3  # only the UI on AWS needs it
+
+    client = boto3.client("secretsmanager")
+    try:
+        stored = client.get_secret_value(SecretId=secret_id)["SecretString"]
+    except client.exceptions.ResourceNotFoundException:
+        stored = ""  # the secret exists without a value until now
+    if stored:
+        return stored
+    password = secrets.token_urlsafe(24)
+    client.put_secret_value(SecretId=secret_id, SecretString=password)
+    return password
+
+
+class _Operator(UserMixin):
+    def __init__(self, user_id: str) -> None:
+        self.id = user_id
+
+
+@events.init.add_listener
+def _protect_the_web_ui(environment, web_ui=None, **_) -> None:
+    """Serve the UI only behind a login (an exception here stops Locust before it serves anything)."""
+    if web_ui is None:
+        return
+    if not environment.parsed_options.web_login:
+        raise RuntimeError("refusing to serve the Locust web UI without --web-login (LOCUST_WEB_LOGIN=true)")
+    password = ui_password()
+    web_ui.app.secret_key = secrets.token_hex(32)
+    web_ui.login_manager.user_loader(lambda user_id: _Operator(user_id) if user_id == UI_USER else None)
+    web_ui.auth_args = {"username_password_callback": "/login_submit"}
+    login = Blueprint("operator_login", __name__)
+
+    @login.route("/login_submit", methods=["POST"])
+    def login_submit():
+        user, given = request.form.get("username", ""), request.form.get("password", "")
+        if hmac.compare_digest(user, UI_USER) and hmac.compare_digest(given.encode(), password.encode()):
+            login_user(_Operator(UI_USER))
+            return redirect(url_for("locust.index"))
+        session["auth_error"] = "Invalid username or password"
+        return redirect(url_for("locust.login"))
+
+    web_ui.app.register_blueprint(login)
 
 
 @events.quitting.add_listener

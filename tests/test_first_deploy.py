@@ -20,7 +20,7 @@ from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY
 from loadtest.local.tls import make_pki
 from tests.support import terraform
 from tests.support.emulator import start_emulator
-from tests.support.synth import BOOTSTRAP_STACK, synthesize
+from tests.support.synth import BOOTSTRAP_STACK, synthesize, user_data_script
 
 TODAY = datetime.date(2026, 11, 27)
 
@@ -208,7 +208,7 @@ def test_the_locust_ami_is_resolved_once_or_pinned(stack, tmp_path):
 def test_an_unattended_primary_gives_up_on_missing_workers(tmp_path):
     stack = synthesize(tmp_path, {"tenant_count": 1, "locust_unattended": True}).stack()
     [primary] = stack.resources("aws_instance")
-    assert "LOCUST_EXPECT_WORKERS_MAX_WAIT=600" in primary.body["user_data"]
+    assert "LOCUST_EXPECT_WORKERS_MAX_WAIT=600" in user_data_script(stack, primary)
 
 
 def test_the_documented_shard_bound_is_the_computed_one():

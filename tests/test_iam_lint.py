@@ -29,6 +29,10 @@ TERRAFORM_VALUES = [
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-0123-AbCdEf",
     ),
     (re.compile(r"\$\{aws_iam_role\.[^}]+\.arn\}"), "arn:aws:iam::123456789012:role/example"),
+    (
+        re.compile(r"\$\{aws_secretsmanager_secret\.[^}]+\.arn\}"),
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:example-AbCdEf",
+    ),
     (re.compile(r"\$\{aws_s3_bucket\.[^}]+\.arn\}"), "arn:aws:s3:::example-bucket"),
     (re.compile(r"\$\{(?!aws:)[^}]+\}"), "example-0123"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -143,3 +144,131 @@ def test_a_headless_primary_gives_up_when_its_workers_never_come():
     assert result.returncode == 1
     assert "Gave up waiting for workers to connect" in result.stderr + result.stdout
     assert time.monotonic() - started < 30
+
+
+# ---- the web UI: never without a login ------------------------------------------------------------
+
+
+def start_ui(env_overrides: dict):
+    from loadtest.local.processes import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "LOCUST_WEB_HOST": "127.0.0.1",
+        "LOCUST_WEB_PORT": str(port),
+        "LOCUST_HOST": "http://127.0.0.1:9",
+        **env_overrides,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / "locustfile.py")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def test_the_web_ui_refuses_to_start_without_a_login():
+    process, _ = start_ui({})
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "refusing to serve the Locust web UI without --web-login" in output
+
+
+def test_the_web_ui_serves_nothing_before_the_operator_signs_in():
+    import requests
+
+    from loadtest.local.processes import stop_process
+
+    process, url = start_ui({"LOCUST_WEB_LOGIN": "true", "LOCUST_UI_PASSWORD": "a-generated-password"})
+    try:
+        browser = requests.Session()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                first = browser.get(f"{url}/", allow_redirects=False, timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and process.poll() is None, "the UI did not start"
+                time.sleep(0.2)
+        assert first.status_code == 302 and "/login" in first.headers["Location"]
+        assert browser.get(f"{url}/stats/requests", allow_redirects=False, timeout=5).status_code in (302, 401)
+        wrong = {"username": "locust", "password": "guess"}
+        browser.post(f"{url}/login_submit", data=wrong, allow_redirects=False, timeout=5)
+        assert browser.get(f"{url}/", allow_redirects=False, timeout=5).status_code == 302
+        right = {"username": "locust", "password": "a-generated-password"}
+        assert browser.post(f"{url}/login_submit", data=right, allow_redirects=False, timeout=5).status_code == 302
+        assert browser.get(f"{url}/", allow_redirects=False, timeout=5).status_code == 200
+        assert browser.get(f"{url}/stats/requests", timeout=5).status_code == 200
+    finally:
+        stop_process(process)
+
+
+def test_the_ui_password_is_made_once_and_kept_in_secrets_manager(monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    monkeypatch.delenv("LOCUST_UI_PASSWORD", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        secret = boto3.client("secretsmanager").create_secret(Name="tenantdb-locust/ui-password")["ARN"]
+        monkeypatch.setenv("LOCUST_UI_SECRET_ID", secret)
+        first = locustfile.ui_password()
+        assert len(first) >= 32 and locustfile.ui_password() == first
+        stored = boto3.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
+        assert stored == first
+
+
+def test_make_locust_ui_forwards_the_primarys_port_and_reads_the_password(monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    from loadtest import ui
+
+    command = ui.port_forwarding("i-0123456789abcdef0", "eu-west-1")
+    assert command[:3] == ["aws", "ssm", "start-session"] and "AWS-StartPortForwardingSession" in command
+    assert json.loads(command[-1]) == {"portNumber": ["8089"], "localPortNumber": ["8089"]}
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="eu-west-1")
+        arn = client.create_secret(Name="tenantdb-locust/ui-password", SecretString="made-by-the-primary")["ARN"]
+        assert ui.ui_password(arn, "eu-west-1") == "made-by-the-primary"
+
+
+# ---- what the instances install: hash-locked ------------------------------------------------------
+
+
+def pip_install_lock(venv, lock):
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    return subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "--require-hashes",
+         "--only-binary=:all:", "--no-deps", "-r", str(lock)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_the_instances_install_locust_from_the_hash_locked_requirements_only(tmp_path):
+    """What bootstrap.sh runs on the instances (CPython 3.11, x86_64: like this machine)."""
+    from constructs_lib.load_test import REQUIREMENTS_LOCK
+    from constructs_lib.settings import Settings
+    from loadtest.lock import pinned_version
+
+    lines = [line for line in REQUIREMENTS_LOCK.read_text().splitlines() if not line.startswith("#")]
+    assert lines and all(re.fullmatch(r"[\w.-]+==[\w.+-]+ --hash=sha256:[0-9a-f]{64}", line) for line in lines)
+    assert pinned_version("locust") == Settings().locust_version
+    installed = pip_install_lock(tmp_path / "venv", REQUIREMENTS_LOCK)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    version = subprocess.run([str(tmp_path / "venv" / "bin" / "locust"), "--version"], capture_output=True, text=True)
+    assert Settings().locust_version in version.stdout + version.stderr
+    tampered = tmp_path / "tampered.lock"
+    tampered.write_text(
+        re.sub(r"(locust==\S+ --hash=sha256:)[0-9a-f]{64}", r"\g<1>" + "0" * 64, REQUIREMENTS_LOCK.read_text())
+    )
+    refused = pip_install_lock(tmp_path / "venv2", tampered)
+    assert refused.returncode != 0 and "DO NOT MATCH THE HASHES" in refused.stderr

@@ -11,6 +11,7 @@ import base64
 import copy
 import datetime
 import json
+import os
 
 import pytest
 
@@ -108,7 +109,7 @@ def test_lambda_environment_over_4_kb(doc):
 
 def test_user_data_over_16_kb_raw(doc):
     instance = one(doc, "aws_instance")
-    instance["user_data"] += "#" * 10_000
+    instance["user_data_base64"] = base64.b64encode(os.urandom(16_385)).decode()  # random: gzip cannot help
     assert "ec2-user-data-size" in rules_broken(doc)
 
 
@@ -283,3 +284,11 @@ def test_reserved_concurrency_that_eats_the_unreserved_floor(doc):
 def test_an_expression_the_gate_cannot_evaluate_is_a_finding_not_a_guess(doc):
     access_function(doc)["environment"]["variables"]["X"] = "${aws_vpc.unknown.id}"
     assert any("cannot evaluate" in f.message for f in check_stack(MAIN_STACK, doc, FACTS).findings)
+
+
+def test_vpc_endpoint_policy_over_20480_characters(doc):
+    policy = one(doc, "aws_vpc_endpoint_policy")
+    document = json.loads(policy["policy"])
+    document["Statement"][0]["Sid"] = "x" * 20_500
+    policy["policy"] = json.dumps(document)
+    assert "endpoint-policy-size" in rules_broken(doc)

@@ -130,7 +130,7 @@ EXPECTED_CHANGES = {
     ("aws_lambda_function", "depends_on"): "the Proxy-side function waits for the new shard's assume-role grant "
     "(ordering only: not an attribute, nothing changes on AWS)",
     ("aws_cloudwatch_dashboard", "dashboard_body"): "the dashboard shows the new proxy's metrics",
-    ("aws_instance", "user_data"): "Locust draws tenants from the new range",
+    ("aws_instance", "user_data_base64"): "Locust draws tenants from the new range",
     ("aws_launch_template", "user_data"): "Locust draws tenants from the new range",
 }
 

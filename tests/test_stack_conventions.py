@@ -1,9 +1,11 @@
 """Conventions every resource follows: tags, unique names, no hard-coded partition/account/region."""
 
+import json
 import re
 from collections import Counter
 
 from constructs_lib.settings import Settings
+from constructs_lib.vpc_function import BASE_POLICIES
 from tests.support.synth import BOOTSTRAP_STACK, MAIN_STACK
 
 DEFAULTS = Settings()
@@ -66,3 +68,46 @@ def test_every_resource_name_starts_with_the_prefix(stack):
             value = resource.body.get(key)
             if isinstance(value, str) and not value.startswith("${"):
                 assert DEFAULTS.name_prefix in value, (resource.address, key, value)
+
+
+def test_functions_write_only_their_own_logs_and_use_no_managed_policy(stack):
+    for function in stack.resources("aws_lambda_function"):
+        role_name = function.body["role"].replace(".arn}", ".name}")
+        role_id = function.body["role"].replace(".arn}", ".id}")
+        assert not [a for a in stack.resources("aws_iam_role_policy_attachment") if a.body["role"] == role_name]
+        base = {
+            p.body["name"]: json.loads(p.body["policy"])["Statement"]
+            for p in stack.resources("aws_iam_role_policy")
+            if p.body["role"] == role_id and p.body["name"] in BASE_POLICIES
+        }
+        [logs] = base["write-own-logs"]
+        [group] = [
+            g
+            for g in stack.resources("aws_cloudwatch_log_group")
+            if g.body["name"] == f"/aws/lambda/{function.body['function_name']}"
+        ]
+        assert logs["Resource"] == f"{group.ref('arn')}:*" and set(logs["Action"]) == {
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+        }
+        [network] = base["vpc-network-interfaces"]
+        assert all(
+            action.startswith("ec2:")
+            and "NetworkInterface" in action
+            or action in ("ec2:DescribeSubnets", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")
+            for action in network["Action"]
+        )
+        [traces] = base["write-traces"]
+        assert set(traces["Action"]) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+MANAGED_POLICIES_KEPT = {  # each kept for its reason in the README's roles table
+    "service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+    "AmazonSSMManagedInstanceCore",
+    "service-role/AmazonEC2SpotFleetTaggingRole",
+}
+
+
+def test_only_the_managed_policies_the_readme_explains_are_attached(stack):
+    attached = {a.body["policy_arn"].split(":policy/", 1)[1] for a in stack.resources("aws_iam_role_policy_attachment")}
+    assert attached == MANAGED_POLICIES_KEPT

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from constructs_lib.load_test import BOOTSTRAP, LOCUSTFILE
+from constructs_lib.load_test import BOOTSTRAP, LOCUSTFILE, REQUIREMENTS_LOCK
 from constructs_lib.settings import Settings
-from tests.support.synth import synthesize
+from tests.support.synth import synthesize, user_data_script
 
 DEFAULTS = Settings()
 
@@ -30,9 +30,11 @@ def test_primary_is_in_a_public_subnet_with_imdsv2_and_an_encrypted_root(stack):
     assert primary["instance_type"] == DEFAULTS.locust_instance_type
 
 
-def test_primary_user_data_pins_locust_writes_the_locustfile_and_runs_a_systemd_service(stack):
-    script = one(stack, "aws_instance").body["user_data"]
-    assert f'"locust=={DEFAULTS.locust_version}"' in script
+def test_primary_user_data_installs_the_locked_locust_writes_the_locustfile_and_runs_a_systemd_service(stack):
+    script = user_data_script(stack, one(stack, "aws_instance"))
+    assert REQUIREMENTS_LOCK.read_text().strip() in script
+    assert "--require-hashes --only-binary=:all:" in script
+    assert f'locust --version | grep -q "{DEFAULTS.locust_version}"' in script
     assert base64.b64encode(LOCUSTFILE.read_bytes()).decode() in script
     assert "[Service]" in script and "Restart=on-failure" in script
     assert "systemctl enable --now locust.service" in script
@@ -40,6 +42,9 @@ def test_primary_user_data_pins_locust_writes_the_locustfile_and_runs_a_systemd_
     assert "LOCUST_MODE_MASTER=true" in script
     [api] = stack.resources("aws_api_gateway_rest_api")
     assert f"LOCUST_HOST=https://{api.ref('id')}.execute-api." in script
+    assert "LOCUST_WEB_LOGIN=true" in script  # the UI only behind the operator's login
+    [secret] = [s for s in stack.resources("aws_secretsmanager_secret") if s.body["name"].endswith("/ui-password")]
+    assert f"LOCUST_UI_SECRET_ID={secret.ref('arn')}" in script
     assert f"LOCUST_TENANT_COUNT={DEFAULTS.tenant_count}" in script
 
 
@@ -65,11 +70,11 @@ def test_workers_are_a_capacity_optimized_spot_fleet_over_types_and_zones(stack)
 
 
 def test_workers_run_locust_in_worker_mode_against_the_primary(stack):
-    user_data = one(stack, "aws_launch_template").body["user_data"]
+    script = user_data_script(stack, one(stack, "aws_launch_template"))
     primary = one(stack, "aws_instance")
-    assert "LOCUST_MODE_WORKER=true" in user_data
-    assert f'LOCUST_MASTER_NODE_HOST=\\", {primary.address}.private_ip' in user_data.replace('"', '\\"')
-    assert f'\\"locust=={DEFAULTS.locust_version}\\"' in user_data  # escaped inside the join()
+    assert "LOCUST_MODE_WORKER=true" in script
+    assert f"LOCUST_MASTER_NODE_HOST={primary.ref('private_ip')}" in script
+    assert REQUIREMENTS_LOCK.read_text().strip() in script and "LOCUST_WEB_LOGIN" not in script
 
 
 def security_group_rules(stack, group_name):
@@ -115,7 +120,7 @@ def test_ui_opens_to_the_configured_range_only(unattended):
 
 
 def test_unattended_run_is_headless_with_thresholds_and_ships_reports_to_s3(unattended):
-    script = one(unattended, "aws_instance").body["user_data"]
+    script = user_data_script(unattended, one(unattended, "aws_instance"))
     for line in (
         "LOCUST_HEADLESS=true",
         "LOCUST_USERS=50",

@@ -5,6 +5,9 @@ import json
 
 import pytest
 
+from constructs_lib.terraform_values import ACCOUNT_ID, Evaluator
+from tests.support import iam
+from tests.support.access_stack import access_function, role_for, targets_of
 from tests.support.synth import BOOTSTRAP_STACK, MAIN_STACK
 
 SIDES = {"proxy": "10.0.0.0/16", "no_proxy": "10.1.0.0/16", "load_test": "10.2.0.0/16"}
@@ -107,3 +110,76 @@ def test_endpoint_security_group_admits_https_from_its_vpc_only(stack):
     for rule in rules:
         assert (rule.body["from_port"], rule.body["to_port"]) == (443, 443)
         assert rule.body["cidr_ipv4"] in SIDES.values()
+
+
+# ---- interface endpoints pass this deployment's requests only ------------------------------------------
+
+
+def endpoint_policy(stack, side, service):
+    vpc = vpcs_by_side(stack)[side]
+    [endpoint] = [
+        e
+        for e in stack.resources("aws_vpc_endpoint")
+        if e.body["vpc_id"] == vpc.ref("id") and e.body["service_name"].endswith(f".{service}")
+    ]
+    [policy] = [
+        p for p in stack.resources("aws_vpc_endpoint_policy") if p.body["vpc_endpoint_id"] == endpoint.ref("id")
+    ]
+    return policy
+
+
+def through(stack, policy, action, resource_ref, principal_ref) -> bool:
+    """Whether the endpoint policy passes ``action`` on a resource by a principal of this account (values filled)."""
+    values = Evaluator.for_stack(stack.doc)
+    document = json.loads(values.string(policy.body["policy"]))
+    context = {"aws:PrincipalAccount": ACCOUNT_ID, "aws:PrincipalArn": values.string(principal_ref)}
+    return iam.resource_allowed(iam.allowed_resources(document, action, context=context), values.string(resource_ref))
+
+
+@pytest.mark.parametrize("side", ["proxy", "no_proxy"])
+def test_the_sts_endpoint_passes_only_this_sides_function_assuming_this_sides_tenant_roles(stack, side):
+    policy = endpoint_policy(stack, side, "sts")
+    function_role = access_function(stack, side).body["role"]
+    seeding_role = next(f for f in stack.under(f"{side}/seeding") if f.type == "aws_lambda_function").body["role"]
+    other_side = "no_proxy" if side == "proxy" else "proxy"
+    for target in targets_of(stack, side):
+        role = role_for(stack, target).ref("arn")
+        assert through(stack, policy, "sts:AssumeRole", role, function_role)
+        assert through(stack, policy, "sts:TagSession", role, function_role)
+        assert not through(stack, policy, "sts:AssumeRole", role, seeding_role)
+        assert not through(stack, policy, "sts:GetFederationToken", role, function_role)
+    for target in targets_of(stack, other_side):
+        assert not through(stack, policy, "sts:AssumeRole", role_for(stack, target).ref("arn"), function_role)
+
+
+def test_the_secrets_endpoints_pass_only_this_deployments_secrets(stack):
+    anyone = "arn:aws:iam::123456789012:role/anyone-in-the-account"
+    masters = {
+        side: c.ref("master_user_secret[0].secret_arn")
+        for side in ("proxy", "no_proxy")
+        for c in [c for c in stack.under(side) if c.type == "aws_rds_cluster"]
+    }
+    tenant_secret = next(s for s in stack.resources("aws_secretsmanager_secret") if "/tenants/" in s.body["name"])
+    tenant_secret = tenant_secret.ref("arn")
+    proxy, no_proxy = (
+        endpoint_policy(stack, "proxy", "secretsmanager"),
+        endpoint_policy(stack, "no_proxy", "secretsmanager"),
+    )
+    assert through(stack, proxy, "secretsmanager:GetSecretValue", masters["proxy"], anyone)
+    assert through(stack, proxy, "secretsmanager:PutSecretValue", tenant_secret, anyone)
+    assert not through(stack, proxy, "secretsmanager:PutSecretValue", masters["proxy"], anyone)
+    assert not through(stack, proxy, "secretsmanager:DeleteSecret", tenant_secret, anyone)
+    assert not through(stack, proxy, "secretsmanager:GetSecretValue", masters["no_proxy"], anyone)
+    assert through(stack, no_proxy, "secretsmanager:GetSecretValue", masters["no_proxy"], anyone)
+    assert not through(stack, no_proxy, "secretsmanager:GetSecretValue", tenant_secret, anyone)
+    other = "arn:aws:secretsmanager:us-east-1:123456789012:secret:someone/else-AbCdEf"
+    assert not through(stack, proxy, "secretsmanager:GetSecretValue", other, anyone)
+
+
+def test_the_execute_api_endpoint_reaches_this_api_only(stack):
+    policy = endpoint_policy(stack, "load_test", "execute-api")
+    [api] = stack.resources("aws_api_gateway_rest_api")
+    anyone = "arn:aws:iam::123456789012:role/locust"
+    assert through(stack, policy, "execute-api:Invoke", api.ref("execution_arn") + "/proxy_stage/GET/", anyone)
+    other_api = "arn:aws:execute-api:us-east-1:123456789012:zzzzzzzzzz/proxy_stage/GET/"
+    assert not through(stack, policy, "execute-api:Invoke", other_api, anyone)

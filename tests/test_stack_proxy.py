@@ -53,10 +53,17 @@ def test_reader_endpoint_is_read_only_and_waits_for_the_target(stack):
     assert stack.outputs["proxy_proxy_reader_endpoints"]["value"] == [endpoint.ref("endpoint")]
 
 
+def tenant_secrets(stack):
+    return [
+        s for s in stack.resources("aws_secretsmanager_secret") if s.body["name"].startswith(f"{NAME_PREFIX}/tenants/")
+    ]
+
+
 def test_tenant_secrets_have_no_value_and_use_the_proxy_key(stack):
     [key] = stack.resources("aws_kms_key")
     assert key.body["enable_key_rotation"] is True
-    for secret in stack.resources("aws_secretsmanager_secret"):
+    assert len(tenant_secrets(stack)) == 200
+    for secret in tenant_secrets(stack):
         assert secret.body["kms_key_id"] == key.ref("arn")
 
 
@@ -81,8 +88,7 @@ def test_proxy_role_reads_only_tenant_secrets_and_decrypts_only_via_secrets_mana
     assert read["Action"] == "secretsmanager:GetSecretValue"
     assert read["Resource"].endswith(f":secret:{NAME_PREFIX}/tenants/*")
     [tag_condition] = read["Condition"]["StringEquals"].items()
-    secrets = stack.resources("aws_secretsmanager_secret")
-    assert all(s.body["tags"][tag_condition[0].split("/")[1]] == tag_condition[1] for s in secrets)
+    assert all(s.body["tags"][tag_condition[0].split("/")[1]] == tag_condition[1] for s in tenant_secrets(stack))
     decrypt = statements["DecryptViaSecretsManager"]
     assert decrypt["Action"] == "kms:Decrypt"
     [key] = stack.resources("aws_kms_key")

@@ -98,3 +98,14 @@ def synthesize(outdir: Path, overrides: Mapping[str, object] = {}) -> Synth:
     if result.returncode != 0:
         raise AssertionError(f"synth failed ({result.returncode}):\n{result.stderr[-4000:]}")
     return Synth(outdir)
+
+
+def user_data_script(stack: Stack, resource: Resource) -> str:
+    """The script an instance or launch template receives, unpacked, with Terraform references as ${...} text."""
+    import base64
+    import gzip
+
+    from constructs_lib.terraform_values import Evaluator
+
+    encoded = resource.body.get("user_data_base64") or resource.body["user_data"]
+    return gzip.decompress(base64.b64decode(Evaluator.for_stack(stack.doc, symbolic=True).string(encoded))).decode()
