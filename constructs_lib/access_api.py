@@ -33,7 +33,8 @@ from constructs_lib.aws import (
 )
 from constructs_lib.iam import service_role
 from constructs_lib.network import Network
-from constructs_lib.platform import AwsStack, add_outputs, policy_json
+from constructs_lib.platform import AwsStack, add_outputs
+from constructs_lib.policy import Statement, document
 from constructs_lib.vpc_function import VpcFunction
 
 # Every value is a quoted string of a variable that holds no quote, so each line is valid JSON.
@@ -92,23 +93,22 @@ class AccessApi(Construct):
             else {"NotIpAddress": {"aws:SourceIp": f"{props.client_network.nat_public_ip}/32"}}
         )
         invoke_arn = f"{self.api.execution_arn}/*/GET/"
-        resource_policy = policy_json(
-            {
-                "Sid": "InvokeFromTheLoadTestVpc",
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": "execute-api:Invoke",
-                "Resource": invoke_arn,
-                "Condition": caller,
-            },
-            {
-                "Sid": "DenyEveryoneElse",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "execute-api:Invoke",
-                "Resource": invoke_arn,
-                "Condition": not_caller,
-            },
+        resource_policy = document(
+            Statement(
+                sid="InvokeFromTheLoadTestVpc",
+                principal="*",
+                actions="execute-api:Invoke",
+                resources=invoke_arn,
+                conditions=caller,
+            ),
+            Statement(
+                sid="DenyEveryoneElse",
+                effect="Deny",
+                principal="*",
+                actions="execute-api:Invoke",
+                resources=invoke_arn,
+                conditions=not_caller,
+            ),
         )
         policies = (
             [ApiGatewayRestApiPolicy(self, "policy", rest_api_id=self.api.id, policy=resource_policy)]

@@ -25,12 +25,13 @@ from constructs_lib.aws import (
 from constructs_lib.aws_rules import RDS_CA_IDENTIFIER
 from constructs_lib.network import Network, allow_tcp
 from constructs_lib.platform import AwsStack, add_outputs
+from constructs_lib.policy import Statement
 from constructs_lib.tenancy import MYSQL_PORT
 
 if TYPE_CHECKING:
     from constructs_lib.aws import IamRolePolicy
+    from constructs_lib.iam import Grantee
     from constructs_lib.tenant_iam import TenantAccessRole
-    from constructs_lib.vpc_function import VpcFunction
 
 PARAMETER_GROUP_FAMILY = "aurora-mysql8.0"  # every Aurora MySQL 3 version
 MASTER_USERNAME = "admin_user"
@@ -156,16 +157,13 @@ class AuroraCluster(Construct):
         """Open the cluster's MySQL port to one caller's security group, and nothing else."""
         allow_tcp(self, id, source=source, target=self.security_group, port=MYSQL_PORT, description=description)
 
-    def grant_master_secret_read(self, grantee: VpcFunction) -> IamRolePolicy:
+    def grant_master_secret_read(self, grantee: Grantee) -> IamRolePolicy:
         """Let a function log in as the master user (the secret RDS keeps for this cluster)."""
         return grantee.add_policy(
             "read-master-secret",
-            {
-                "Sid": "ReadMasterUserSecret",
-                "Effect": "Allow",
-                "Action": "secretsmanager:GetSecretValue",
-                "Resource": self.master_secret_arn,
-            },
+            Statement(
+                sid="ReadMasterUserSecret", actions="secretsmanager:GetSecretValue", resources=self.master_secret_arn
+            ),
         )
 
     def grant_connect(self, access_role: TenantAccessRole) -> None:

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cdktf import TerraformResource
-from constructs import Construct
+from constructs import Construct, Node
 
 from constructs_lib.aws import IamRole, IamRolePolicy, IamRolePolicyAttachment
 from constructs_lib.aws_rules import SOURCE_CONDITIONS_DOCUMENTED
-from constructs_lib.platform import AwsStack, add_dependency, policy_json
+from constructs_lib.platform import AwsStack, add_dependency
+from constructs_lib.policy import Statement, document
+
+
+class Grantee(Protocol):
+    """What intent-level grants (``grant_connect``, ``grant_assume``, ...) give permissions to: a
+    construct (grants find the stack through its node) whose role takes policies."""
+
+    @property
+    def node(self) -> Node: ...
+
+    def add_policy(self, name: str, *statements: Statement) -> IamRolePolicy: ...
 
 
 @dataclass
@@ -40,8 +52,8 @@ class ServiceRole:
         for resource in resources:
             add_dependency(resource, *self.grants)
 
-    def add_policy(self, scope: Construct, id: str, name: str, document: str) -> IamRolePolicy:
-        policy = IamRolePolicy(scope, id, role=self.role.id, name=name, policy=document)
+    def add_policy(self, scope: Construct, id: str, name: str, *statements: Statement) -> IamRolePolicy:
+        policy = IamRolePolicy(scope, id, role=self.role.id, name=name, policy=document(*statements))
         self.grants.append(policy)
         for user in self._users:
             add_dependency(user, policy)
@@ -54,7 +66,7 @@ def service_role(
     *,
     name: str,
     service: str,
-    policies: Mapping[str, str],
+    policies: Mapping[str, Sequence[Statement]],
     source_arn: str | None = None,
     managed_policies: Sequence[str] = (),
 ) -> ServiceRole:
@@ -67,19 +79,17 @@ def service_role(
     managed policies by path, e.g. "service-role/X".
     """
     stack = AwsStack.of(scope)
-    statement: dict[str, object] = {
-        "Effect": "Allow",
-        "Principal": {"Service": f"{service}.amazonaws.com"},
-        "Action": "sts:AssumeRole",
-    }
+    conditions: dict[str, dict[str, object]] = {}
     if service in SOURCE_CONDITIONS_DOCUMENTED:
-        condition: dict[str, dict[str, str]] = {"StringEquals": {"aws:SourceAccount": stack.account_id}}
+        conditions["StringEquals"] = {"aws:SourceAccount": stack.account_id}
         if source_arn:
-            condition["ArnLike"] = {"aws:SourceArn": source_arn}
-        statement["Condition"] = condition
+            conditions["ArnLike"] = {"aws:SourceArn": source_arn}
     elif source_arn:
         raise ValueError(f"{service} is not documented to send aws:SourceArn when it assumes a role")
-    role = ServiceRole(IamRole(scope, id, name=name, assume_role_policy=policy_json(statement)))
+    trust = Statement(
+        principal={"Service": f"{service}.amazonaws.com"}, actions="sts:AssumeRole", conditions=conditions
+    )
+    role = ServiceRole(IamRole(scope, id, name=name, assume_role_policy=document(trust)))
     for managed in managed_policies:
         role.grants.append(
             IamRolePolicyAttachment(
@@ -89,6 +99,6 @@ def service_role(
                 policy_arn=f"arn:{stack.partition}:iam::aws:policy/{managed}",
             )
         )
-    for policy_name, document in policies.items():
-        role.add_policy(scope, f"{id}_{policy_name}", policy_name, document)
+    for policy_name, statements in policies.items():
+        role.add_policy(scope, f"{id}_{policy_name}", policy_name, *statements)
     return role

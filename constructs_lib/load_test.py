@@ -53,7 +53,8 @@ from constructs_lib.aws import (
 )
 from constructs_lib.iam import ServiceRole, service_role
 from constructs_lib.network import HTTPS_PORT, Network, allow_tcp
-from constructs_lib.platform import AwsStack, add_outputs, policy_json
+from constructs_lib.platform import AwsStack, add_outputs
+from constructs_lib.policy import Statement
 from constructs_lib.private_bucket import PrivateBucket
 
 LOADTEST_DIR = Path(__file__).resolve().parents[1] / "loadtest"
@@ -207,13 +208,10 @@ class LoadTest(Construct):
                 self,
                 "primary_ui_credential",
                 "keep-ui-password",
-                policy_json(
-                    {
-                        "Sid": "MakeAndReadTheUiPassword",
-                        "Effect": "Allow",
-                        "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
-                        "Resource": self.ui_secret.arn,
-                    }
+                Statement(
+                    sid="MakeAndReadTheUiPassword",
+                    actions=["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+                    resources=self.ui_secret.arn,
                 ),
             )
         self.region = AwsStack.of(self).region
@@ -376,14 +374,7 @@ class LoadTest(Construct):
                 self,
                 f"{role}_reports",
                 "write-reports",
-                policy_json(
-                    {
-                        "Sid": "WriteReports",
-                        "Effect": "Allow",
-                        "Action": "s3:PutObject",
-                        "Resource": f"{self.reports.arn}/reports/*",
-                    }
-                ),
+                Statement(sid="WriteReports", actions="s3:PutObject", resources=f"{self.reports.arn}/reports/*"),
             )
         profile = IamInstanceProfile(self, f"{role}_profile", name=f"{name}-{role}", role=instance_role.name)
         return profile, instance_role

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from constructs import Construct
@@ -28,7 +28,8 @@ from constructs_lib.aws import (
     VpcSecurityGroupIngressRule,
 )
 from constructs_lib.iam import service_role
-from constructs_lib.platform import AwsStack, add_outputs, policy_json
+from constructs_lib.platform import AwsStack, add_outputs
+from constructs_lib.policy import Statement, document
 
 HTTPS_PORT = 443
 # Lambda releases a VPC function's network interfaces up to ~45 minutes after the function is deleted,
@@ -87,7 +88,7 @@ class Network(Construct):
         self._endpoint_sg: SecurityGroup | None = None
         self.interface_endpoints: list[VpcEndpoint] = []
         self._endpoints: dict[str, VpcEndpoint] = {}
-        self._endpoint_policies: dict[str, tuple[VpcEndpointPolicy, list[Mapping[str, object]]]] = {}
+        self._endpoint_policies: dict[str, tuple[VpcEndpointPolicy, list[Statement]]] = {}
         if props.flow_logs:
             self._flow_logs()
         add_outputs(
@@ -144,13 +145,12 @@ class Network(Construct):
             service="vpc-flow-logs",
             source_arn=stack.arn("ec2", "vpc-flow-log/*"),
             policies={
-                "write-flow-logs": policy_json(
-                    {
-                        "Effect": "Allow",
-                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                        "Resource": [log_group.arn, f"{log_group.arn}:*"],
-                    }
-                )
+                "write-flow-logs": [
+                    Statement(
+                        actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                        resources=[log_group.arn, f"{log_group.arn}:*"],
+                    )
+                ]
             },
         )
         flow_log = FlowLog(
@@ -233,26 +233,21 @@ class Network(Construct):
         }
         if principals:
             condition["ArnEquals"] = {"aws:PrincipalArn": list(principals)}
-        statement = {
-            "Sid": sid,
-            "Effect": "Allow",
-            "Principal": "*",
-            "Action": list(actions),
-            "Resource": list(resources),
-            "Condition": condition,
-        }
+        statement = Statement(
+            sid=sid, principal="*", actions=list(actions), resources=list(resources), conditions=condition
+        )
         if service not in self._endpoint_policies:
             policy = VpcEndpointPolicy(
                 self,
                 f"endpoint_{service.replace('-', '_')}_policy",
                 vpc_endpoint_id=self._endpoints[service].id,
-                policy=policy_json(statement),
+                policy=document(statement),
             )
             self._endpoint_policies[service] = (policy, [statement])
             return policy
         policy, statements = self._endpoint_policies[service]
         statements.append(statement)
-        policy.policy = policy_json(*statements)
+        policy.policy = document(*statements)
         return policy
 
     @property

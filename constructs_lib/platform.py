@@ -6,7 +6,6 @@ the same synthesized stack works in aws, aws-cn and aws-us-gov.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 
 import jsii
@@ -140,11 +139,6 @@ def add_dependency(resource: TerraformResource, *dependencies: TerraformResource
         *(resource.depends_on or []),
         *(a for a in addresses if a not in (resource.depends_on or [])),
     ]
-
-
-def policy_json(*statements: Mapping[str, object]) -> str:
-    """An IAM policy document. Write IAM policy variables as ``$${aws:...}`` (Terraform escaping)."""
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
 def add_outputs(scope: Construct, prefix: str, outputs: Mapping[str, tuple[object, str]]) -> None:

@@ -14,7 +14,8 @@ from constructs_lib.aws import (
     S3BucketServerSideEncryptionConfigurationRuleA,
     S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
 )
-from constructs_lib.platform import AwsStack, policy_json
+from constructs_lib.platform import AwsStack
+from constructs_lib.policy import Statement, document
 
 
 class PrivateBucket(Construct):
@@ -65,14 +66,14 @@ class PrivateBucket(Construct):
             self,
             "tls_only",
             bucket=self.bucket.id,
-            policy=policy_json(
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [self.bucket.arn, f"{self.bucket.arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
+            policy=document(
+                Statement(
+                    sid="DenyInsecureTransport",
+                    effect="Deny",
+                    principal="*",
+                    actions="s3:*",
+                    resources=[self.bucket.arn, f"{self.bucket.arn}/*"],
+                    conditions={"Bool": {"aws:SecureTransport": "false"}},
+                )
             ),
         )

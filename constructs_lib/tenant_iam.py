@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from constructs_lib.aws import IamRole, IamRolePolicy
-from constructs_lib.platform import AwsStack, policy_json
+from constructs_lib.iam import Grantee
+from constructs_lib.platform import AwsStack
+from constructs_lib.policy import Statement, document, policy_variable
 from constructs_lib.tenancy import (
     DB_USER_PREFIX,
     SESSION_SECONDS,
@@ -29,10 +31,9 @@ from constructs_lib.tenancy import (
     db_user_arn_prefix,
     shard_tenant_ids,
 )
-from constructs_lib.vpc_function import VpcFunction
 
-# The DB user a tenant-tagged session stands for; "$$" keeps Terraform from reading "${...}".
-TAGGED_TENANT_DB_USER = f"{DB_USER_PREFIX}$${{aws:PrincipalTag/{TENANT_TAG}}}"
+# The DB user a tenant-tagged session stands for.
+TAGGED_TENANT_DB_USER = f"{DB_USER_PREFIX}{policy_variable(f'aws:PrincipalTag/{TENANT_TAG}')}"
 
 
 @dataclass(frozen=True)
@@ -45,26 +46,19 @@ class TenantAccessRoleProps:
 class TenantAccessRole(Construct):
     def __init__(self, scope: Construct, id: str, props: TenantAccessRoleProps) -> None:
         super().__init__(scope, id)
-        condition: dict[str, dict[str, object]] = {
-            "ArnEquals": {"aws:PrincipalArn": props.caller_role_arn},
-            "Null": {f"aws:RequestTag/{TENANT_TAG}": "false"},
-            "ForAllValues:StringEquals": {"aws:TagKeys": [TENANT_TAG]},
-            "StringEquals": {f"aws:RequestTag/{TENANT_TAG}": shard_tenant_ids(props.shard)},
-        }
+        trust = Statement(
+            sid="OnlyTheAccessFunctionForOneTaggedTenant",
+            principal={"AWS": props.caller_role_arn},
+            actions=["sts:AssumeRole", "sts:TagSession"],
+            conditions={
+                "ArnEquals": {"aws:PrincipalArn": props.caller_role_arn},
+                "Null": {f"aws:RequestTag/{TENANT_TAG}": "false"},
+                "ForAllValues:StringEquals": {"aws:TagKeys": [TENANT_TAG]},
+                "StringEquals": {f"aws:RequestTag/{TENANT_TAG}": shard_tenant_ids(props.shard)},
+            },
+        )
         self.role = IamRole(
-            self,
-            "role",
-            name=props.name,
-            max_session_duration=SESSION_SECONDS,
-            assume_role_policy=policy_json(
-                {
-                    "Sid": "OnlyTheAccessFunctionForOneTaggedTenant",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": props.caller_role_arn},
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    "Condition": condition,
-                }
-            ),
+            self, "role", name=props.name, max_session_duration=SESSION_SECONDS, assume_role_policy=document(trust)
         )
         self.props = props
 
@@ -77,24 +71,20 @@ class TenantAccessRole(Construct):
             "connect",
             role=self.role.id,
             name="connect-as-tagged-tenant",
-            policy=policy_json(
-                {
-                    "Sid": "ConnectAsTheTaggedTenantOnly",
-                    "Effect": "Allow",
-                    "Action": "rds-db:connect",
-                    "Resource": db_user_arn(prefix, resource_id, TAGGED_TENANT_DB_USER),
-                }
+            policy=document(
+                Statement(
+                    sid="ConnectAsTheTaggedTenantOnly",
+                    actions="rds-db:connect",
+                    resources=db_user_arn(prefix, resource_id, TAGGED_TENANT_DB_USER),
+                )
             ),
         )
 
-    def grant_assume(self, grantee: VpcFunction) -> None:
+    def grant_assume(self, grantee: Grantee) -> None:
         """Let the access function assume this role (with session tags)."""
         grantee.add_policy(
             f"assume-{self.props.name}",
-            {
-                "Sid": "AssumeTenantAccessRole",
-                "Effect": "Allow",
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-                "Resource": self.role.arn,
-            },
+            Statement(
+                sid="AssumeTenantAccessRole", actions=["sts:AssumeRole", "sts:TagSession"], resources=self.role.arn
+            ),
         )

@@ -32,9 +32,10 @@ from constructs_lib.aws import (
     SecretsmanagerSecret,
     SecurityGroup,
 )
-from constructs_lib.iam import service_role
+from constructs_lib.iam import Grantee, service_role
 from constructs_lib.network import Network, allow_tcp
-from constructs_lib.platform import AwsStack, policy_json
+from constructs_lib.platform import AwsStack
+from constructs_lib.policy import Statement
 from constructs_lib.tenancy import (
     MAX_TENANTS_PER_PROXY,
     MYSQL_PORT,
@@ -47,7 +48,6 @@ from constructs_lib.tenancy import (
 if TYPE_CHECKING:
     from constructs_lib.aws import IamRolePolicy
     from constructs_lib.tenant_iam import TenantAccessRole
-    from constructs_lib.vpc_function import VpcFunction
 
 SECRET_TAG = "tenant-secret-of"
 KEY_TAG = "tenant-secrets-key-of"
@@ -196,24 +196,20 @@ class TenantProxy(Construct):
             name=f"{self.name}-proxy",
             service="rds",
             policies={
-                "read-tenant-secrets": policy_json(
-                    {
-                        "Sid": "ReadTenantSecrets",
-                        "Effect": "Allow",
-                        "Action": "secretsmanager:GetSecretValue",
-                        "Resource": self.secret_arn_pattern,
-                        "Condition": {"StringEquals": {f"secretsmanager:ResourceTag/{SECRET_TAG}": self.name}},
-                    },
-                    {
-                        "Sid": "DecryptViaSecretsManager",
-                        "Effect": "Allow",
-                        "Action": "kms:Decrypt",
-                        "Resource": self.secrets_key.arn,
-                        "Condition": {
-                            "StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.dns_suffix}"}
-                        },
-                    },
-                )
+                "read-tenant-secrets": [
+                    Statement(
+                        sid="ReadTenantSecrets",
+                        actions="secretsmanager:GetSecretValue",
+                        resources=self.secret_arn_pattern,
+                        conditions={"StringEquals": {f"secretsmanager:ResourceTag/{SECRET_TAG}": self.name}},
+                    ),
+                    Statement(
+                        sid="DecryptViaSecretsManager",
+                        actions="kms:Decrypt",
+                        resources=self.secrets_key.arn,
+                        conditions={"StringEquals": via_secrets_manager(stack)},
+                    ),
+                ]
             },
         )
 
@@ -235,7 +231,12 @@ class TenantProxy(Construct):
         return self._resource_id.as_string
 
 
-def grant_tenant_secrets_fill(grantee: VpcFunction, name_prefix: str) -> IamRolePolicy:
+def via_secrets_manager(stack: AwsStack) -> dict[str, str]:
+    """The condition that a KMS call is made by Secrets Manager on the caller's behalf, in this region."""
+    return {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.dns_suffix}"}
+
+
+def grant_tenant_secrets_fill(grantee: Grantee, name_prefix: str) -> IamRolePolicy:
     """Let a function write (and read back) the passwords of every shard's tenants, and nothing else.
 
     One grant for all shards, the same size for 1 shard or 30: secrets and keys are chosen by the
@@ -243,21 +244,21 @@ def grant_tenant_secrets_fill(grantee: VpcFunction, name_prefix: str) -> IamRole
     """
     stack = AwsStack.of(grantee)
     proxies = proxy_name(name_prefix, "*")
-    via_secrets_manager = {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.dns_suffix}"}
     return grantee.add_policy(
         "fill-tenant-secrets",
-        {
-            "Sid": "FillTenantSecrets",
-            "Effect": "Allow",
-            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
-            "Resource": stack.arn("secretsmanager", f"secret:{tenant_secret_prefix(name_prefix)}*"),
-            "Condition": {"StringLike": {f"secretsmanager:ResourceTag/{SECRET_TAG}": proxies}},
-        },
-        {
-            "Sid": "EncryptViaSecretsManager",
-            "Effect": "Allow",
-            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
-            "Resource": stack.arn("kms", "key/*"),
-            "Condition": {"StringEquals": via_secrets_manager, "StringLike": {f"aws:ResourceTag/{KEY_TAG}": proxies}},
-        },
+        Statement(
+            sid="FillTenantSecrets",
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+            resources=stack.arn("secretsmanager", f"secret:{tenant_secret_prefix(name_prefix)}*"),
+            conditions={"StringLike": {f"secretsmanager:ResourceTag/{SECRET_TAG}": proxies}},
+        ),
+        Statement(
+            sid="EncryptViaSecretsManager",
+            actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+            resources=stack.arn("kms", "key/*"),
+            conditions={
+                "StringEquals": via_secrets_manager(stack),
+                "StringLike": {f"aws:ResourceTag/{KEY_TAG}": proxies},
+            },
+        ),
     )

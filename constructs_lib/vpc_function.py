@@ -27,7 +27,8 @@ from constructs_lib.function_contract import lambda_environment
 from constructs_lib.function_package import ARCHITECTURE, RUNTIME, FunctionPackage
 from constructs_lib.iam import service_role
 from constructs_lib.network import HTTPS_PORT, Network
-from constructs_lib.platform import AwsStack, policy_json
+from constructs_lib.platform import AwsStack
+from constructs_lib.policy import Statement
 
 # Every VPC function's own inline policies; grants (grant_*) add to these.
 BASE_POLICIES = ("vpc-network-interfaces", "write-own-logs", "write-traces")
@@ -78,11 +79,10 @@ class VpcFunction(Construct):
                 # AWSLambdaVPCAccessExecutionRole, aws_rules.LAMBDA_VPC). Lambda calls them with the
                 # function's role for ENIs it names only when it creates them, so they cannot be
                 # scoped to resources in advance.
-                "vpc-network-interfaces": policy_json(
-                    {
-                        "Sid": "ManageTheFunctionsNetworkInterfaces",
-                        "Effect": "Allow",
-                        "Action": [
+                "vpc-network-interfaces": [
+                    Statement(
+                        sid="ManageTheFunctionsNetworkInterfaces",
+                        actions=[
                             "ec2:CreateNetworkInterface",
                             "ec2:DescribeNetworkInterfaces",
                             "ec2:DescribeSubnets",
@@ -90,27 +90,25 @@ class VpcFunction(Construct):
                             "ec2:AssignPrivateIpAddresses",
                             "ec2:UnassignPrivateIpAddresses",
                         ],
-                        "Resource": "*",
-                    }
-                ),
+                        resources="*",
+                    )
+                ],
                 # Logs go to the function's own group only (the managed policy allows any group).
-                "write-own-logs": policy_json(
-                    {
-                        "Sid": "WriteItsOwnLogGroup",
-                        "Effect": "Allow",
-                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                        "Resource": f"{self.log_group.arn}:*",
-                    }
-                ),
+                "write-own-logs": [
+                    Statement(
+                        sid="WriteItsOwnLogGroup",
+                        actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                        resources=f"{self.log_group.arn}:*",
+                    )
+                ],
                 # X-Ray has no resource-level permissions: segments go to the account's X-Ray.
-                "write-traces": policy_json(
-                    {
-                        "Sid": "SendTraceSegments",
-                        "Effect": "Allow",
-                        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                        "Resource": "*",
-                    }
-                ),
+                "write-traces": [
+                    Statement(
+                        sid="SendTraceSegments",
+                        actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                        resources="*",
+                    )
+                ],
             },
         )
         self.function = LambdaFunction(
@@ -138,6 +136,6 @@ class VpcFunction(Construct):
         )
         self.role.used_by(self.function)
 
-    def add_policy(self, name: str, *statements: Mapping[str, object]) -> IamRolePolicy:
-        """Grant the function's role what ``statements`` allow (intent-level ``grant_*`` methods call this)."""
-        return self.role.add_policy(self, f"policy_{name}", name, policy_json(*statements))
+    def add_policy(self, name: str, *statements: Statement) -> IamRolePolicy:
+        """Grant the function's role what ``statements`` allow (it is a ``Grantee``: grants call this)."""
+        return self.role.add_policy(self, f"policy_{name}", name, *statements)
