@@ -16,7 +16,7 @@ PY_SOURCES := main.py constructs_lib lambda loadtest tests
 RUFF_FORMAT_ARGS := --line-length 120 --target-version py311
 RUFF_ARGS := $(RUFF_FORMAT_ARGS) --select E,F,W,B,UP,SIM,I
 
-.PHONY: setup test-tools synth preflight test lint lock-loadtest locust-ui bench bench-seed bench-access rehearse loadtest plan-summary emulate deploy-state deploy destroy
+.PHONY: setup test-tools synth preflight test lint lock-loadtest addresses locust-ui bench bench-seed bench-access rehearse loadtest plan-summary emulate deploy-state deploy destroy
 
 setup: .venv/.synced $(CDKTF)
 
@@ -89,6 +89,10 @@ loadtest: setup
 ## Regenerate the hash-locked requirements the Locust instances install (after editing loadtest/requirements.txt).
 lock-loadtest: setup
 	pipenv run python -m loadtest.lock
+
+## Record resource addresses and attribute digests (after an intended infrastructure change; review the diff).
+addresses: setup
+	pipenv run python -m tests.support.addresses
 
 ## The deployed Locust UI: prints its operator's password and forwards localhost:8089 to it over Session Manager.
 locust-ui: setup

@@ -9,8 +9,10 @@ the Load Test VPC's NAT address (``aws:SourceIp``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from cdktf import Fn, TerraformResourceLifecycle
 from constructs import Construct
@@ -29,13 +31,13 @@ from constructs_lib.aws import (
     ApiGatewayStage,
     ApiGatewayStageAccessLogSettings,
     CloudwatchLogGroup,
+    LambdaFunction,
     LambdaPermission,
 )
 from constructs_lib.iam import service_role
 from constructs_lib.network import Network
-from constructs_lib.platform import AwsStack, add_outputs
+from constructs_lib.platform import AwsStack
 from constructs_lib.policy import Statement, document
-from constructs_lib.vpc_function import VpcFunction
 
 # Every value is a quoted string of a variable that holds no quote, so each line is valid JSON.
 ACCESS_LOG_FIELDS = {
@@ -54,17 +56,34 @@ ACCESS_LOG_FIELDS = {
     "xrayTraceId": "$context.xrayTraceId",
 }
 ACCESS_LOG_FORMAT = json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))
+EndpointType = Literal["PRIVATE", "REGIONAL"]
+# "Stage names can only contain alphanumeric characters, hyphens, and underscores. Maximum length is 128
+# characters." (https://docs.aws.amazon.com/apigateway/latest/api/API_CreateStage.html)
+STAGE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 @dataclass(frozen=True)
 class AccessApiProps:
     name: str
-    endpoint_type: str  # PRIVATE or REGIONAL
+    endpoint_type: EndpointType
     client_network: Network  # where the callers (Locust) run
-    stages: Mapping[str, VpcFunction]
+    stages: Mapping[str, LambdaFunction]  # stage name -> the function it routes to
     throttling_rate_limit: int
     throttling_burst_limit: int
     log_retention_days: int = 30
+
+    def __post_init__(self) -> None:
+        if self.endpoint_type not in get_args(EndpointType):
+            raise ValueError(
+                f"{self.name}: endpoint_type is one of {get_args(EndpointType)}, not {self.endpoint_type!r}"
+            )
+        if not self.stages:
+            raise ValueError(f"{self.name}: an access API needs at least one stage")
+        for stage in self.stages:
+            if not STAGE_NAME.fullmatch(stage):
+                raise ValueError(f"{self.name}: stage name {stage!r} is not 1-128 letters, digits, '-' or '_'")
+        if self.throttling_rate_limit < 0 or self.throttling_burst_limit < 0:
+            raise ValueError(f"{self.name}: throttling limits are not negative")
 
 
 class AccessApi(Construct):
@@ -181,7 +200,7 @@ class AccessApi(Construct):
                 rest_api_id=self.api.id,
                 deployment_id=deployment.id,
                 stage_name=stage_name,
-                variables={"function": function.function.function_name},
+                variables={"function": function.function_name},
                 xray_tracing_enabled=True,
                 access_log_settings=ApiGatewayStageAccessLogSettings(
                     destination_arn=log_group.arn, format=ACCESS_LOG_FORMAT
@@ -205,16 +224,12 @@ class AccessApi(Construct):
                 f"{stage_name}_invoke",
                 statement_id=f"invoke-from-{stage_name}",
                 action="lambda:InvokeFunction",
-                function_name=function.function.function_name,
+                function_name=function.function_name,
                 principal="apigateway.amazonaws.com",
                 source_arn=f"{self.api.execution_arn}/{stage_name}/GET/",
             )
             self.stages[stage_name] = stage
             self.log_groups[stage_name] = log_group
-        outputs = {f"{stage}_url": (self.stages[stage].invoke_url, f"API URL of {stage}") for stage in props.stages}
-        outputs["access_log_groups"] = ([g.name for g in self.log_groups.values()], "API access log groups")
-        outputs["url"] = (self.base_url, "API base URL: append /proxy_stage/?tenant=N or /no_proxy_stage/?tenant=N")
-        add_outputs(self, "api", outputs)
 
     def _account_logging(self, name: str) -> ApiGatewayAccount:
         """API Gateway writes access logs only once the account names a role for it (a per-region setting).

@@ -24,7 +24,7 @@ from constructs_lib.aws import (
 )
 from constructs_lib.aws_rules import RDS_CA_IDENTIFIER
 from constructs_lib.network import Network, allow_tcp
-from constructs_lib.platform import AwsStack, add_outputs
+from constructs_lib.platform import AwsStack
 from constructs_lib.policy import Statement
 from constructs_lib.tenancy import MYSQL_PORT
 
@@ -37,11 +37,12 @@ PARAMETER_GROUP_FAMILY = "aurora-mysql8.0"  # every Aurora MySQL 3 version
 MASTER_USERNAME = "admin_user"
 DATABASE_NAME = "main"
 LOG_EXPORTS = ("error", "slowquery")
+MAX_REPLICAS = 15
+MAX_BACKUP_RETENTION_DAYS = 35
 
 
 @dataclass(frozen=True)
 class AuroraClusterProps:
-    side: str
     name: str
     network: Network
     engine_version: str
@@ -52,6 +53,15 @@ class AuroraClusterProps:
     reader_count: int = 2
     backup_retention_days: int = 1
     log_retention_days: int = 30
+
+    def __post_init__(self) -> None:
+        # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Replication.html: up to 15 replicas;
+        # the reader endpoint (the No Proxy side's target) needs at least one.
+        if not 1 <= self.reader_count <= MAX_REPLICAS:
+            raise ValueError(f"{self.name}: reader_count is 1..{MAX_REPLICAS} (Aurora's replica limit)")
+        # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Managing.Backups.html: 1 to 35 days.
+        if not 1 <= self.backup_retention_days <= MAX_BACKUP_RETENTION_DAYS:
+            raise ValueError(f"{self.name}: backup_retention_days is 1..{MAX_BACKUP_RETENTION_DAYS}")
 
 
 class AuroraCluster(Construct):
@@ -117,7 +127,6 @@ class AuroraCluster(Construct):
             )
             for index in range(props.reader_count)
         ]
-        self._outputs()
 
     def _instance(
         self,
@@ -178,14 +187,3 @@ class AuroraCluster(Construct):
     def resource_id(self) -> str:
         """The ``cluster-...`` id that ``rds-db:connect`` ARNs name."""
         return self.cluster.cluster_resource_id
-
-    def _outputs(self) -> None:
-        side = self.props.side
-        outputs = {
-            "cluster_id": (self.cluster.cluster_identifier, "Aurora cluster identifier"),
-            "writer_endpoint": (self.cluster.endpoint, "Aurora writer endpoint"),
-            "reader_endpoint": (self.cluster.reader_endpoint, "Aurora reader endpoint"),
-            "replica_ids": ([reader.identifier for reader in self.readers], "Aurora replica identifiers"),
-            "master_secret_arn": (self.master_secret_arn, "RDS-managed master user secret"),
-        }
-        add_outputs(self, side, {key: (value, f"{side}: {text}") for key, (value, text) in outputs.items()})

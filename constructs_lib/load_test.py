@@ -17,6 +17,7 @@ stack creates them unless the account already has them.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import itertools
 import re
 from collections.abc import Mapping, Sequence
@@ -53,7 +54,7 @@ from constructs_lib.aws import (
 )
 from constructs_lib.iam import ServiceRole, service_role
 from constructs_lib.network import HTTPS_PORT, Network, allow_tcp
-from constructs_lib.platform import AwsStack, add_outputs
+from constructs_lib.platform import AwsStack
 from constructs_lib.policy import Statement
 from constructs_lib.private_bucket import PrivateBucket
 
@@ -80,20 +81,38 @@ class UnattendedRun:
 
 
 @dataclass(frozen=True)
-class LoadTestProps:
-    name: str
-    network: Network
-    api_url: str
+class LocustFleet:
+    """The Locust primary and its Spot workers, and how they run."""
+
     locust_version: str
     primary_instance_type: str
     worker_instance_types: Sequence[str]
     worker_capacity: int
-    tenant_count: int
     ui_cidr: str  # empty: no one reaches the UI from outside
     wait_seconds: tuple[float, float] = (5.0, 9.0)
     unattended: UnattendedRun | None = None
     ami_id: str = ""  # empty: AL2023 from AWS's parameter, resolved once
     create_spot_service_linked_roles: bool = True
+
+    def __post_init__(self) -> None:
+        if self.worker_capacity < 1 or not self.worker_instance_types:
+            raise ValueError("a Locust fleet has at least one worker and one worker instance type")
+        if not 0 <= self.wait_seconds[0] <= self.wait_seconds[1]:
+            raise ValueError("wait_seconds is (min, max) with 0 <= min <= max")
+        if self.ui_cidr:
+            try:
+                ipaddress.IPv4Network(self.ui_cidr)
+            except ValueError as error:
+                raise ValueError(f"ui_cidr {self.ui_cidr!r} is not an IPv4 network ({error})") from None
+
+
+@dataclass(frozen=True)
+class LoadTestProps:
+    name: str
+    network: Network
+    api_url: str
+    tenant_count: int
+    fleet: LocustFleet
 
 
 def render_bootstrap(role: str, locust_version: str, environment: Mapping[str, str], service_policy: str) -> str:
@@ -130,8 +149,8 @@ class LoadTest(Construct):
     def __init__(self, scope: Construct, id: str, props: LoadTestProps) -> None:
         super().__init__(scope, id)
         network = props.network
-        ami = props.ami_id or DataAwsSsmParameter(self, "ami", name=AMI_PARAMETER).value
-        keep_resolved_ami = None if props.ami_id else ["ami"]
+        ami = props.fleet.ami_id or DataAwsSsmParameter(self, "ami", name=AMI_PARAMETER).value
+        keep_resolved_ami = None if props.fleet.ami_id else ["ami"]
         self.reports = PrivateBucket(
             self,
             "reports",
@@ -173,7 +192,7 @@ class LoadTest(Construct):
                 to_port=HTTPS_PORT,
                 cidr_ipv4="0.0.0.0/0",
             )
-        if props.ui_cidr:
+        if props.fleet.ui_cidr:
             VpcSecurityGroupIngressRule(
                 self,
                 "ui_in",
@@ -181,18 +200,18 @@ class LoadTest(Construct):
                 ip_protocol="tcp",
                 from_port=WEB_PORT,
                 to_port=WEB_PORT,
-                cidr_ipv4=props.ui_cidr,
+                cidr_ipv4=props.fleet.ui_cidr,
                 description="Locust web UI from the configured range only",
             )
 
         common = {
             "LOCUST_HOST": props.api_url,
             "LOCUST_TENANT_COUNT": str(props.tenant_count),
-            "LOCUST_WAIT_MIN": str(props.wait_seconds[0]),
-            "LOCUST_WAIT_MAX": str(props.wait_seconds[1]),
+            "LOCUST_WAIT_MIN": str(props.fleet.wait_seconds[0]),
+            "LOCUST_WAIT_MAX": str(props.fleet.wait_seconds[1]),
         }
         primary_profile, primary_role = self._instance_profile(
-            "primary", props.name, reports_writer=bool(props.unattended)
+            "primary", props.name, reports_writer=bool(props.fleet.unattended)
         )
         # The UI operator's password: the primary makes it at its first start and keeps it here, so it is
         # never in Terraform's configuration or state (`make locust-ui` reads it).
@@ -203,7 +222,7 @@ class LoadTest(Construct):
             description="Password of the Locust web UI's operator (user locust); the primary sets it",
             recovery_window_in_days=0,
         )
-        if props.unattended is None:
+        if props.fleet.unattended is None:
             primary_role.add_policy(
                 self,
                 "primary_ui_credential",
@@ -219,7 +238,7 @@ class LoadTest(Construct):
             self,
             "primary",
             ami=ami,
-            instance_type=props.primary_instance_type,
+            instance_type=props.fleet.primary_instance_type,
             subnet_id=network.public_subnets[0].id,
             associate_public_ip_address=True,
             vpc_security_group_ids=[primary_sg.id],
@@ -229,7 +248,7 @@ class LoadTest(Construct):
             user_data_base64=compressed_user_data(
                 render_bootstrap(
                     "primary",
-                    props.locust_version,
+                    props.fleet.locust_version,
                     {**common, **self._primary_mode(props, self.ui_secret.arn, self.region)},
                     self._primary_service_policy(props),
                 )
@@ -242,7 +261,7 @@ class LoadTest(Construct):
         worker_profile, worker_role = self._instance_profile("worker", props.name, reports_writer=False)
         worker_data = render_bootstrap(
             "worker",
-            props.locust_version,
+            props.fleet.locust_version,
             {**common, "LOCUST_MODE_WORKER": "true", "LOCUST_MASTER_NODE_HOST": self.primary.private_ip},
             "Restart=on-failure\nRestartSec=5",
         )
@@ -279,14 +298,14 @@ class LoadTest(Construct):
             )
             linked_roles = (
                 [IamServiceLinkedRole(self, id, aws_service_name=service) for id, service in SPOT_SERVICES.items()]
-                if props.create_spot_service_linked_roles
+                if props.fleet.create_spot_service_linked_roles
                 else []
             )
             self.workers = SpotFleetRequest(
                 self,
                 "workers",
                 iam_fleet_role=fleet_role.arn,
-                target_capacity=props.worker_capacity,
+                target_capacity=props.fleet.worker_capacity,
                 allocation_strategy="capacityOptimized",
                 fleet_type="maintain",
                 instance_interruption_behaviour="terminate",
@@ -303,7 +322,7 @@ class LoadTest(Construct):
                                 instance_type=instance_type, subnet_id=subnet.id
                             )
                             for instance_type, subnet in itertools.product(
-                                props.worker_instance_types, network.private_subnets
+                                props.fleet.worker_instance_types, network.private_subnets
                             )
                         ],
                     )
@@ -311,21 +330,16 @@ class LoadTest(Construct):
                 depends_on=linked_roles,
             )
             fleet_role.used_by(self.workers)
-        add_outputs(
-            self,
-            "load_test",
-            {
-                "locust_url": (f"http://{self.primary.public_ip}:{WEB_PORT}", "Locust web UI (from locust_ui_cidr)"),
-                "primary_instance_id": (self.primary.id, "Locust primary (make locust-ui forwards its UI port)"),
-                "ui_secret_arn": (self.ui_secret.arn, "Secret holding the Locust UI operator's password"),
-                "reports_bucket": (self.reports.bucket, "S3 bucket of unattended-run reports"),
-            },
-        )
+
+    @property
+    def locust_url(self) -> str:
+        """The primary's web UI (reachable from ``ui_cidr`` only, or through ``make locust-ui``)."""
+        return f"http://{self.primary.public_ip}:{WEB_PORT}"
 
     @staticmethod
     def _primary_mode(props: LoadTestProps, ui_secret_arn: str, region: str) -> dict[str, str]:
-        mode = {"LOCUST_MODE_MASTER": "true", "LOCUST_EXPECT_WORKERS": str(props.worker_capacity)}
-        run = props.unattended
+        mode = {"LOCUST_MODE_MASTER": "true", "LOCUST_EXPECT_WORKERS": str(props.fleet.worker_capacity)}
+        run = props.fleet.unattended
         if run is None:  # the web UI, behind the operator's login (loadtest/locustfile.py)
             return {
                 **mode,
@@ -348,7 +362,7 @@ class LoadTest(Construct):
         }
 
     def _primary_service_policy(self, props: LoadTestProps) -> str:
-        if props.unattended is None:
+        if props.fleet.unattended is None:
             return "Restart=on-failure\nRestartSec=5"
         # One run per boot, whatever its verdict; the reports go to S3 either way.
         return (

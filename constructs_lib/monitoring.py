@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from constructs_lib.aws import CloudwatchDashboard
-from constructs_lib.platform import AwsStack, add_outputs
+from constructs_lib.platform import AwsStack
 
 PERIOD_SECONDS = 60
 WIDTH, HEIGHT = 12, 6
@@ -115,7 +115,6 @@ class Monitoring(Construct):
         self.dashboard = CloudwatchDashboard(
             self, "dashboard", dashboard_name=props.name, dashboard_body=json.dumps({"widgets": widgets})
         )
-        add_outputs(self, "monitoring", {"dashboard_name": (self.dashboard.dashboard_name, "CloudWatch dashboard")})
 
     def _widget(self, title: str, stat: str, metrics: list[list[object]]) -> dict[str, object]:
         return {

@@ -28,23 +28,39 @@ from constructs_lib.aws import (
     VpcSecurityGroupIngressRule,
 )
 from constructs_lib.iam import service_role
-from constructs_lib.platform import AwsStack, add_outputs
+from constructs_lib.platform import AwsStack
 from constructs_lib.policy import Statement, document
 
 HTTPS_PORT = 443
 # Lambda releases a VPC function's network interfaces up to ~45 minutes after the function is deleted,
 # and a subnet cannot go before its interfaces do (terraform-provider-aws, aws_lambda_function notes).
 SUBNET_DELETE_TIMEOUT = "45m"
+ZONES = 2  # one public and one private subnet in each
+# A VPC block is /16 to /28 (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html);
+# the four /24 subnets need at least a /22.
+LARGEST_VPC_PREFIX, SMALLEST_VPC_PREFIX = 16, 22
 
 
 @dataclass(frozen=True)
 class NetworkProps:
-    side: str
     name: str
     cidr_block: str
     availability_zones: Sequence[str]
     flow_logs: bool
     flow_log_retention_days: int = 30
+
+    def __post_init__(self) -> None:
+        if len(self.availability_zones) != ZONES or len(set(self.availability_zones)) != ZONES:
+            raise ValueError(f"{self.name}: a network spans exactly {ZONES} distinct availability zones")
+        try:
+            block = ipaddress.IPv4Network(self.cidr_block)
+        except ValueError as error:
+            raise ValueError(f"{self.name}: cidr_block {self.cidr_block!r} is not an IPv4 network ({error})") from None
+        if not LARGEST_VPC_PREFIX <= block.prefixlen <= SMALLEST_VPC_PREFIX:
+            raise ValueError(
+                f"{self.name}: cidr_block {self.cidr_block} must be /{LARGEST_VPC_PREFIX} to /{SMALLEST_VPC_PREFIX} "
+                "(four /24 subnets in a VPC block AWS accepts)"
+            )
 
 
 class Network(Construct):
@@ -91,14 +107,6 @@ class Network(Construct):
         self._endpoint_policies: dict[str, tuple[VpcEndpointPolicy, list[Statement]]] = {}
         if props.flow_logs:
             self._flow_logs()
-        add_outputs(
-            self,
-            props.side,
-            {
-                "vpc_id": (self.vpc.id, f"{props.side}: VPC id"),
-                "private_subnet_ids": (self.private_subnet_ids, f"{props.side}: private subnet ids"),
-            },
-        )
 
     @property
     def nat_public_ip(self) -> str:

@@ -144,6 +144,6 @@ def add_dependency(resource: TerraformResource, *dependencies: TerraformResource
 def add_outputs(scope: Construct, prefix: str, outputs: Mapping[str, tuple[object, str]]) -> None:
     """Stack outputs named ``<prefix>_<key>``, each with its description."""
     for key, (value, description) in outputs.items():
-        TerraformOutput(scope, f"output_{key}", value=value, description=description).override_logical_id(
+        TerraformOutput(scope, f"{prefix}_{key}", value=value, description=description).override_logical_id(
             f"{prefix}_{key}"
         )

@@ -21,7 +21,6 @@ from constructs_lib.aws import (
     S3BucketVersioningVersioningConfiguration,
 )
 from constructs_lib.emulator import backend_endpoints
-from constructs_lib.platform import add_outputs
 from constructs_lib.private_bucket import PrivateBucket
 
 
@@ -68,16 +67,15 @@ class StateBootstrap(Construct):
     def __init__(self, scope: Construct, id: str, props: StateProps) -> None:
         super().__init__(scope, id)
         LocalBackend(TerraformStack.of(self))
-        bucket = PrivateBucket(self, "bucket", bucket=props.bucket).bucket
+        self.bucket = PrivateBucket(self, "bucket", bucket=props.bucket).bucket
         S3BucketVersioningA(
             self,
             "versioning",
-            bucket=bucket.id,
+            bucket=self.bucket.id,
             versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
         )
-        outputs = {"bucket": (bucket.bucket, "S3 bucket holding the Terraform state")}
-        if props.lock_table:
-            table = DynamodbTable(
+        self.lock_table = (
+            DynamodbTable(
                 self,
                 "lock_table",
                 name=props.lock_table,
@@ -87,5 +85,6 @@ class StateBootstrap(Construct):
                 server_side_encryption=DynamodbTableServerSideEncryption(enabled=True),
                 point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
             )
-            outputs["lock_table"] = (table.name, "DynamoDB table holding the Terraform state locks")
-        add_outputs(self, "state", outputs)
+            if props.lock_table
+            else None
+        )

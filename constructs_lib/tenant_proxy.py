@@ -55,21 +55,30 @@ LOG_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True)
+class ConnectionPool:
+    """How much of the cluster's connections a proxy may hold (its default target group's settings)."""
+
+    max_connections_percent: int = 90
+    max_idle_connections_percent: int = 50
+    connection_borrow_timeout_seconds: int = 120
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_idle_connections_percent <= self.max_connections_percent <= 100:
+            raise ValueError("need 0 <= max_idle_connections_percent <= max_connections_percent <= 100")
+
+
+@dataclass(frozen=True)
 class TenantProxyProps:
     name_prefix: str
     network: Network
     cluster: AuroraCluster
     tenants: Sequence[Tenant]
+    pool: ConnectionPool = ConnectionPool()
     idle_client_timeout_seconds: int = 1800
-    connection_borrow_timeout_seconds: int = 120
-    max_connections_percent: int = 90
-    max_idle_connections_percent: int = 50
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.tenants) <= MAX_TENANTS_PER_PROXY or len({t.shard for t in self.tenants}) != 1:
             raise ValueError(f"one RDS Proxy serves the 1..{MAX_TENANTS_PER_PROXY} tenants of one shard")
-        if not 0 <= self.max_idle_connections_percent <= self.max_connections_percent <= 100:
-            raise ValueError("need 0 <= max_idle_connections_percent <= max_connections_percent <= 100")
 
 
 class TenantProxy(Construct):
@@ -153,9 +162,9 @@ class TenantProxy(Construct):
             "target_group",
             db_proxy_name=self.proxy.name,
             connection_pool_config=DbProxyDefaultTargetGroupConnectionPoolConfig(
-                connection_borrow_timeout=props.connection_borrow_timeout_seconds,
-                max_connections_percent=props.max_connections_percent,
-                max_idle_connections_percent=props.max_idle_connections_percent,
+                connection_borrow_timeout=props.pool.connection_borrow_timeout_seconds,
+                max_connections_percent=props.pool.max_connections_percent,
+                max_idle_connections_percent=props.pool.max_idle_connections_percent,
             ),
         )
         # Provider 5.x retries RegisterDBProxyTargets for 5 minutes only, while the cluster's instances

@@ -10,6 +10,7 @@ not know (``NotAction``, ``NotResource``, ``NotPrincipal``, other operators) rai
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -58,6 +59,9 @@ def _condition_holds(operator: str, key: str, expected: Any, context: Mapping[st
         return any(fnmatch.fnmatchcase(actual, pattern) for pattern in wanted)
     if operator == "StringNotEquals":
         return actual not in wanted
+    if operator in ("IpAddress", "NotIpAddress"):
+        inside = any(ipaddress.ip_address(actual) in ipaddress.ip_network(block) for block in wanted)
+        return inside == (operator == "IpAddress")
     if operator == "Bool":
         return str(actual).lower() == str(wanted[0]).lower()
     raise NotImplementedError(operator)
