@@ -16,7 +16,7 @@ PY_SOURCES := main.py constructs_lib lambda loadtest tests
 RUFF_FORMAT_ARGS := --line-length 120 --target-version py311
 RUFF_ARGS := $(RUFF_FORMAT_ARGS) --select E,F,W,B,UP,SIM,I
 
-.PHONY: setup test-tools synth preflight test lint lock-loadtest addresses locust-ui bench bench-seed bench-access rehearse loadtest plan-summary emulate deploy-state deploy destroy
+.PHONY: setup test-tools mariadb synth preflight test lint lock-loadtest addresses locust-ui bench bench-seed bench-access rehearse loadtest emulate stacks lock approval deploy-state deploy diff destroy destroy-state plan plan-summary emulator emulator-stop
 
 setup: .venv/.synced $(CDKTF)
 
@@ -32,12 +32,12 @@ $(CDKTF): $(NODE_TOOLS)/package.json $(NODE_TOOLS)/package-lock.json
 CHECKOV_VERSION := 3.3.30
 
 ## What the tests need beyond `setup`: a MariaDB server (Debian's package) and checkov (own venv:
-## its pinned dependencies would clash with the app's).
-test-tools: .tools/checkov/bin/checkov
+## its pinned dependencies would clash with the app's). The rehearsal needs only MariaDB.
+test-tools: mariadb .tools/checkov/bin/checkov
 .tools/checkov/bin/checkov:
 	python3 -m venv .tools/checkov
 	.tools/checkov/bin/pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"
-test-tools:
+mariadb:
 	@if command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing mariadb-server (Debian package) for the database tests"; \
@@ -45,8 +45,11 @@ test-tools:
 	else echo "note: mariadb-server is not installed; database tests will skip (outside CI)"; fi
 
 ## Synthesize both stacks into cdktf.out/ (no AWS credentials needed). Settings: RDSPROXY_<NAME>=value.
+## The settings are checked first, on their own: cdktf's wrapper would print an error twice.
 synth: setup
-	$(CDKTF) synth
+	pipenv run python -m constructs_lib.settings
+	pipenv run python -m constructs_lib.workflow.terraform config
+	TF_CLI_CONFIG_FILE=$(CURDIR)/.terraform.rc $(CDKTF) synth
 	@echo "Terraform JSON: cdktf.out/stacks/state-bootstrap/cdk.tf.json and cdktf.out/stacks/rds-proxy-load-test/cdk.tf.json"
 
 ## AWS's documented limits and rules on cdktf.out/ (every synth runs the same gate), with the figures it measured.
@@ -71,7 +74,7 @@ bench-access: setup test-tools
 
 ## Rehearse the load test locally: MariaDB, seeding, the access function behind a local API, Locust headless.
 REHEARSAL_ARGS ?=
-rehearse: setup test-tools
+rehearse: setup mariadb
 	pipenv run python -m loadtest.rehearsal $(REHEARSAL_ARGS)
 
 ## An unattended Locust run against a deployed API (run it where the API is reachable, e.g. the primary).
@@ -98,25 +101,72 @@ addresses: setup
 locust-ui: setup
 	pipenv run python -m loadtest.ui
 
-## Summarize terraform plans for review: make plan-summary PLANS="cdktf.out/stacks/*/plan.json"
+## ---- deploying: cdktf deploy / diff / destroy, with Terraform's provider source and lock file made here ----
+## The same provider source (local mirror, else the registry) and lock file for every command: .terraform.rc
+## and .terraform.lock.hcl (`make lock` makes the lock file again). cdktf asks before it changes anything;
+## where no one can answer (CI, scripts) pass AUTO_APPROVE=1. More cdktf flags: CDKTF_FLAGS="...".
+AUTO_APPROVE ?=
+CDKTF_FLAGS ?=
+APPROVE := $(if $(filter 1 true yes,$(AUTO_APPROVE)),--auto-approve)
+CDKTF_TF := TF_CLI_CONFIG_FILE=$(CURDIR)/.terraform.rc $(CDKTF)
+STACK_FLAGS = --skip-synth --skip-provider-lock $(APPROVE) $(CDKTF_FLAGS)
+
+## Synthesize and lock both stacks (what every target below starts from).
+stacks: setup
+	pipenv run python -m constructs_lib.settings
+	pipenv run python -m constructs_lib.workflow.terraform setup
+	$(CDKTF_TF) synth
+	pipenv run python -m constructs_lib.workflow.terraform install-lock cdktf.out
+
+lock: setup
+	pipenv run python -m constructs_lib.workflow.terraform setup --relock
+
+approval:
+	@if [ -z "$(APPROVE)" ] && [ ! -t 0 ]; then \
+	  echo "error: cdktf asks for approval on a terminal, and this shell has none."; \
+	  echo "Run it in a terminal, or approve up front: make $(MAKECMDGOALS) AUTO_APPROVE=1"; exit 2; fi
+
+## Create the state bucket (once per account and region), then the stack; destroy the stack when done.
+deploy-state: approval stacks
+	$(CDKTF_TF) deploy state-bootstrap $(STACK_FLAGS)
+
+deploy: approval stacks
+	$(CDKTF_TF) deploy rds-proxy-load-test $(STACK_FLAGS)
+
+## What a deploy would change now (cdktf diff of the main stack).
+diff: stacks
+	$(CDKTF_TF) diff rds-proxy-load-test --skip-synth --skip-provider-lock $(CDKTF_FLAGS)
+
+destroy: approval stacks
+	$(CDKTF_TF) destroy rds-proxy-load-test $(STACK_FLAGS)
+
+## Last: refuses while the main stack has resources; empties the versioned state bucket once you name it
+## (CONFIRM=<bucket>), then destroys the bucket, its settings and the lock table.
+CONFIRM ?=
+destroy-state: stacks
+	pipenv run python -m constructs_lib.workflow.state_teardown --confirm "$(CONFIRM)"
+	$(CDKTF_TF) destroy state-bootstrap --skip-synth --skip-provider-lock --auto-approve $(CDKTF_FLAGS)
+
+## Plan every stack for review: plan.json per stack and a summary (cdktf.out/plan-summary.md).
+plan: stacks
+	pipenv run python -m constructs_lib.workflow.plan cdktf.out
+
+## Summarize plans you made yourself: make plan-summary PLANS="path/to/plan.json ..."
 PLANS ?= $(wildcard cdktf.out/stacks/*/plan.json)
 plan-summary: setup
-	pipenv run python .github/scripts/plan_summary.py $(PLANS)
+	pipenv run python -m constructs_lib.workflow.plan_summary $(PLANS)
 
-## The whole deploy / re-plan / destroy cycle against moto's server on 127.0.0.1 (both load-test settings).
+## moto's server on 127.0.0.1:$(EMULATOR_PORT) in the background, to deploy to without AWS (README: walk-through).
+EMULATOR_PORT ?= 5000
+emulator: setup
+	pipenv run python -m constructs_lib.workflow.emulator start --port $(EMULATOR_PORT)
+
+emulator-stop: setup
+	pipenv run python -m constructs_lib.workflow.emulator stop
+
+## The emulated lifecycle tests: the README walk-through and the growth cycle, against moto on 127.0.0.1.
 emulate: setup
 	pipenv run python -m pytest -c tests/pytest.ini tests/test_emulated_lifecycle.py -v $(PYTEST_ARGS)
-
-## With real AWS credentials and RDSPROXY_ACCOUNT_ID set: create the state bucket once, then the stack
-## (every synth runs the preflight gate first); destroy when done.
-deploy-state: setup
-	$(CDKTF) deploy state-bootstrap
-
-deploy: setup
-	$(CDKTF) deploy rds-proxy-load-test
-
-destroy: setup
-	$(CDKTF) destroy rds-proxy-load-test
 
 ## Lint and format check (the test suite runs the same check).
 lint: setup

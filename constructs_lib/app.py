@@ -23,12 +23,11 @@ from constructs_lib.no_proxy_side import NoProxySide
 from constructs_lib.platform import AwsStack, add_outputs, tag_side
 from constructs_lib.proxy_side import ProxySide
 from constructs_lib.settings import Settings
+from constructs_lib.stack_names import BOOTSTRAP_STACK, MAIN_STACK
 from constructs_lib.state import StateBootstrap, StateProps, use_remote_state
 from constructs_lib.tenancy import all_tenants, tenant_secret_prefix
 from constructs_lib.tenant_proxy import ConnectionPool
 
-MAIN_STACK = "rds-proxy-load-test"
-BOOTSTRAP_STACK = "state-bootstrap"
 VPC_CIDRS = {"proxy": "10.0.0.0/16", "no_proxy": "10.1.0.0/16", "load_test": "10.2.0.0/16"}
 
 
@@ -44,6 +43,7 @@ def build(app: App, settings: Settings) -> AwsStack:
         bucket=settings.state_bucket_name,
         key=settings.state_object_key,
         region=settings.state_bucket_region,
+        local_state_file=str(settings.state_bootstrap_path),
         lock_table=settings.state_lock_table,
         emulator_endpoint=settings.emulator_endpoint,
     )

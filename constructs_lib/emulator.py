@@ -28,6 +28,8 @@ PROVIDER_SERVICES = (
     "sts",
 )
 BACKEND_SERVICES = ("dynamodb", "iam", "s3", "sts")
+# moto accepts any credentials; these are written into emulated stacks' provider and backend.
+EMULATOR_CREDENTIALS = ("testing", "testing")
 
 # What an emulated deployment leaves out, and why (moto 5.2 with hashicorp/aws 5.100.0).
 EMULATOR_GAPS = {

@@ -21,7 +21,7 @@ from constructs_lib.aws import (
     DataAwsPartition,
     DataAwsRegion,
 )
-from constructs_lib.emulator import Capabilities, provider_endpoints
+from constructs_lib.emulator import EMULATOR_CREDENTIALS, Capabilities, provider_endpoints
 
 PROJECT_TAG = "rds-proxy-multitenant"
 REQUIRED_TERRAFORM = ">= 1.10.0"  # S3 backend lock files (use_lockfile) need 1.10
@@ -49,6 +49,9 @@ class AwsStack(TerraformStack):
                 "endpoints": [AwsProviderEndpoints(**provider_endpoints(emulator_endpoint))],
                 "skip_credentials_validation": True,
                 "skip_metadata_api_check": "true",
+                # The emulator's stand-in credentials: a shell without AWS credentials deploys to it as is.
+                "access_key": EMULATOR_CREDENTIALS[0],
+                "secret_key": EMULATOR_CREDENTIALS[1],
                 "s3_use_path_style": True,
                 "max_retries": 2,  # unimplemented calls fail in seconds, not minutes
             }

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import difflib
+import functools
 import ipaddress
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -343,6 +346,14 @@ class Settings(BaseModel):
         pattern=r"^(?:|[a-z]{2}(?:-[a-z]+)+-\d)$",
         **_allowed("empty, or an AWS region name"),
     )
+    state_bootstrap_file: str = Field(
+        "",
+        description="Local state file of the state-bootstrap stack; empty means terraform.state-bootstrap.tfstate "
+        "in the directory synth runs in (terraform.state-bootstrap.emulator.tfstate when emulated, so an emulated "
+        "run never reads or writes the real one).",
+        pattern=r"^(?:|[^\x00]*\.tfstate)$",
+        **_allowed("empty, or a path ending in .tfstate (relative to the directory synth runs in)"),
+    )
     state_lock_table: str = Field(
         "",
         description="DynamoDB table for state locking in addition to S3 lock files; empty uses S3 lock files only.",
@@ -407,6 +418,18 @@ class Settings(BaseModel):
     def _not_zero(cls, value: int) -> int:
         if value == 0:
             raise ValueError("0 would stop the function from running at all")
+        return value
+
+    @field_validator("region", "state_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value and value not in known_regions():
+            closest = difflib.get_close_matches(value, sorted(known_regions()), n=1)
+            hint = f" (did you mean {closest[0]}?)" if closest else ""
+            raise ValueError(
+                f"not a region of any AWS partition{hint}; regions are botocore {botocore_version()}'s list, "
+                "so a region newer than it needs a newer boto3 (pipenv update boto3)"
+            )
         return value
 
     @field_validator("emulator_endpoint")
@@ -577,13 +600,47 @@ class Settings(BaseModel):
     def state_bucket_region(self) -> str:
         return self.state_region or self.region
 
+    @property
+    def state_bootstrap_path(self) -> Path:
+        """Where the state-bootstrap stack keeps its (local) state: an absolute path, as Terraform needs."""
+        default = "terraform.state-bootstrap.emulator.tfstate" if self.emulated else "terraform.state-bootstrap.tfstate"
+        return Path(self.state_bootstrap_file or default).resolve()
+
 
 def allowed_values(name: str) -> str:
     extra = Settings.model_fields[name].json_schema_extra or {}
     return str(extra.get("allowed", ""))
 
 
-def _message(error: ValidationError) -> str:
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region of every AWS partition, from botocore's endpoint data (AWS's SDK region list)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
+
+
+def botocore_version() -> str:
+    import botocore
+
+    return botocore.__version__
+
+
+def _unknown(name: str, origins: Mapping[str, str]) -> str:
+    """An unknown setting, where it came from, and the setting it most likely means."""
+    where = f" (from {origins[name]})" if name in origins else ""
+    closest = difflib.get_close_matches(name, list(Settings.model_fields), n=1, cutoff=0.6)
+    if closest:
+        return f"unknown setting {name!r}{where}: did you mean {closest[0]}?"
+    return f"unknown setting {name!r}{where}; known settings: {', '.join(Settings.model_fields)}"
+
+
+def _message(error: ValidationError, origins: Mapping[str, str] = {}) -> str:
     lines = []
     for detail in error.errors():
         cause = detail.get("ctx", {}).get("error")
@@ -593,7 +650,7 @@ def _message(error: ValidationError) -> str:
             name = str(detail["loc"][0]) if detail["loc"] else "settings"
             value, reason = detail.get("input"), detail["msg"].removeprefix("Value error, ")
         if name not in Settings.model_fields:
-            lines.append(f"unknown setting {name!r}; known settings: {', '.join(Settings.model_fields)}")
+            lines.append(_unknown(name, origins))
             continue
         lines.append(f"invalid setting {name}={value!r}: {reason}. Allowed: {allowed_values(name)}.")
     return "\n".join(lines)
@@ -610,10 +667,15 @@ def from_sources(
     ``today`` decides which engine versions and CA certificates are still valid (tests pass a date).
     """
     from_env = {key[len(ENV_PREFIX) :].lower(): value for key, value in environ.items() if key.startswith(ENV_PREFIX)}
+    origins = {
+        **{name: "cdktf.json context" for name in context},
+        **{name: f"{ENV_PREFIX}{name.upper()}" for name in from_env},
+        **{name: f"--set {name}=..." for name in overrides},
+    }
     try:
         return Settings.model_validate({**context, **from_env, **overrides}, context={"today": today})
     except ValidationError as error:
-        raise SettingsError(_message(error)) from None
+        raise SettingsError(_message(error, origins)) from None
 
 
 def _parse_overrides(argv: Sequence[str]) -> dict[str, str]:
@@ -635,3 +697,18 @@ def load(argv: Sequence[str], cdktf_json: Path, environ: Mapping[str, str] = os.
     """Settings for this run: cdktf.json context, then environment, then command line."""
     context = json.loads(cdktf_json.read_text()).get("context", {})
     return from_sources(context, environ, _parse_overrides(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m constructs_lib.settings [--set ...]``: check the settings alone (make runs it before cdktf,
+    whose wrapper would print an error twice)."""
+    try:
+        load(sys.argv[1:] if argv is None else argv, Path(__file__).resolve().parents[1] / "cdktf.json")
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,7 +20,7 @@ from constructs_lib.aws import (
     S3BucketVersioningA,
     S3BucketVersioningVersioningConfiguration,
 )
-from constructs_lib.emulator import backend_endpoints
+from constructs_lib.emulator import EMULATOR_CREDENTIALS, backend_endpoints
 from constructs_lib.private_bucket import PrivateBucket
 
 
@@ -29,6 +29,7 @@ class StateProps:
     bucket: str
     key: str
     region: str
+    local_state_file: str  # the bootstrap stack's own state (absolute path)
     lock_table: str = ""
     emulator_endpoint: str = ""
 
@@ -42,6 +43,8 @@ def use_remote_state(stack: TerraformStack, props: StateProps) -> None:
             "skip_region_validation": True,
             "skip_metadata_api_check": True,
             "skip_requesting_account_id": True,
+            "access_key": EMULATOR_CREDENTIALS[0],
+            "secret_key": EMULATOR_CREDENTIALS[1],
         }
         if props.emulator_endpoint
         else {}
@@ -66,7 +69,7 @@ class StateBootstrap(Construct):
 
     def __init__(self, scope: Construct, id: str, props: StateProps) -> None:
         super().__init__(scope, id)
-        LocalBackend(TerraformStack.of(self))
+        LocalBackend(TerraformStack.of(self), path=props.local_state_file)
         self.bucket = PrivateBucket(self, "bucket", bucket=props.bucket).bucket
         S3BucketVersioningA(
             self,

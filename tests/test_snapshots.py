@@ -6,6 +6,7 @@ Update deliberately with ``make test PYTEST_ARGS="--snapshot-update"`` and revie
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
@@ -18,15 +19,16 @@ ASSET_PATH = re.compile(r"assets/([^/]+)/[0-9A-F]{32}/")
 HASHED_KEYS = {"source_code_hash", "code"}
 
 
-def normalise(node, key=""):
+def normalise(node, outdir: Path, key=""):
     if isinstance(node, dict):
-        return {k: normalise(v, k) for k, v in node.items() if k != "//"}
+        return {k: normalise(v, outdir, k) for k, v in node.items() if k != "//"}
     if isinstance(node, list):
-        return [normalise(v, key) for v in node]
+        return [normalise(v, outdir, key) for v in node]
     if isinstance(node, str):
         if key in HASHED_KEYS:
             return "<sha256 of the zip>"
-        return ASSET_PATH.sub(r"assets/\1/<hash>/", node.replace(str(ROOT), "<project>"))
+        text = node.replace(str(outdir), "<outdir>").replace(str(ROOT), "<project>")
+        return ASSET_PATH.sub(r"assets/\1/<hash>/", text)
     return node
 
 
@@ -42,4 +44,4 @@ def small(tmp_path_factory):
 
 @pytest.mark.parametrize("stack_name", [MAIN_STACK, BOOTSTRAP_STACK])
 def test_synthesized_stack_matches_its_snapshot(small, snapshot_json, stack_name):
-    assert normalise(small.stack(stack_name).doc) == snapshot_json
+    assert normalise(small.stack(stack_name).doc, small.outdir) == snapshot_json

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from constructs_lib.stack_names import BOOTSTRAP_STACK, MAIN_STACK  # noqa: F401  (re-exported to the tests)
 from tests.support.paths import MAIN, QUIET_TOOLS_ENV, ROOT
 
-MAIN_STACK = "rds-proxy-load-test"
-BOOTSTRAP_STACK = "state-bootstrap"
+BOOTSTRAP_STATE_FILE = "terraform.state-bootstrap.tfstate"
 
 
 def run_main(
@@ -28,6 +28,8 @@ def run_main(
         **{k: v for k, v in os.environ.items() if not k.startswith("RDSPROXY_")},
         **QUIET_TOOLS_ENV,
         "CDKTF_OUTDIR": str(outdir),
+        # Terraform runs of the tests keep the bootstrap stack's local state with them, never in the project.
+        "RDSPROXY_STATE_BOOTSTRAP_FILE": str(outdir / BOOTSTRAP_STATE_FILE),
         **env,
     }
     return subprocess.run(args, cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=600)
