@@ -23,9 +23,11 @@ import os
 import random
 import secrets
 
+import gevent
 from flask import Blueprint, redirect, request, session, url_for
 from flask_login import UserMixin, login_user
 from locust import HttpUser, between, events, task
+from locust.stats import CSV_STATS_INTERVAL_SEC
 
 # Request name -> stage path on the API.
 STAGES = {"proxy": "/proxy_stage/", "noproxy": "/no_proxy_stage/"}
@@ -161,6 +163,17 @@ def _protect_the_web_ui(environment, web_ui=None, **_) -> None:
         return redirect(url_for("locust.login"))
 
     web_ui.app.register_blueprint(login)
+
+
+@events.test_stop.add_listener
+def _let_the_csv_files_catch_up(environment, **_) -> None:
+    """Locust rewrites its CSV statistics every CSV_STATS_INTERVAL_SEC and not again at the end, so
+    requests of the last second were missing from the CSV files while the JSON and HTML reports had them.
+    The users have stopped when this runs: waiting one more interval lets the writer record the final
+    figures, so every report of a run shows the same numbers."""
+    options = environment.parsed_options
+    if options is not None and getattr(options, "csv_prefix", None):
+        gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.5)
 
 
 @events.quitting.add_listener

@@ -14,13 +14,14 @@ login uses each tenant's native password instead of an IAM token (MariaDB cannot
 from __future__ import annotations
 
 import argparse
-import json
+import csv
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +44,12 @@ NAME_PREFIX = "rehearsal"
 PATHS = ("proxy", "noproxy")
 # What the stage functions are told; partition/account are moto's, nothing leaves this machine.
 STAGE_RESOURCE_IDS = {"proxy_stage": "prx-rehearsal", "no_proxy_stage": "cluster-REHEARSAL"}
+REHEARSAL_TITLE = "Local rehearsal: MariaDB on this machine, no RDS Proxy, no AWS"
+REHEARSAL_LABEL = (
+    "Local rehearsal, not a measurement of RDS Proxy: both paths (proxy and noproxy) reach one MariaDB on "
+    "this machine directly; there is no RDS Proxy, no Aurora and no API Gateway here. It rehearses the flow; "
+    "run the load test on AWS to see what the proxy buys."
+)
 
 
 def stage_configuration(server, resource_id: str, tenant_count: int, max_connections: int) -> AccessConfig:
@@ -68,48 +75,45 @@ class PathSummary:
     rps: float
 
 
-def _percentile(buckets: dict[str, int], fraction: float) -> float:
-    """Locust's response-time buckets (ms -> count) to a percentile."""
-    total, seen = sum(buckets.values()), 0
-    for milliseconds, count in sorted(buckets.items(), key=lambda item: float(item[0])):
-        seen += count
-        if seen >= fraction * total:
-            return float(milliseconds)
-    return 0.0
-
-
-def summary(stats_json: Path) -> list[PathSummary]:
-    """Per path, from Locust's final statistics (its CSV files may miss the last second)."""
-    entries = {entry["name"]: entry for entry in json.loads(stats_json.read_text())}
-    rows = []
-    for name in PATHS:
-        entry = entries.get(name, {"num_requests": 0, "num_failures": 0, "response_times": {}})
-        seconds = max(entry.get("last_request_timestamp", 0) - entry.get("start_time", 0), 1e-9)
-        times = entry["response_times"]
-        rows.append(
-            PathSummary(
-                name=name,
-                requests=entry["num_requests"],
-                failures=entry["num_failures"],
-                median_ms=_percentile(times, 0.5),
-                p95_ms=_percentile(times, 0.95),
-                rps=entry["num_requests"] / seconds if entry["num_requests"] else 0.0,
-            )
+def summary(stats_csv: Path) -> list[PathSummary]:
+    """Per path, as Locust wrote it in its statistics CSV (final figures: the locustfile waits for them)."""
+    with stats_csv.open(newline="") as handle:
+        rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    empty = {"Request Count": 0, "Failure Count": 0, "50%": 0, "95%": 0, "Requests/s": 0}
+    return [
+        PathSummary(
+            name=name,
+            requests=int(rows.get(name, empty)["Request Count"]),
+            failures=int(rows.get(name, empty)["Failure Count"]),
+            median_ms=float(rows.get(name, empty)["50%"]),
+            p95_ms=float(rows.get(name, empty)["95%"]),
+            rps=float(rows.get(name, empty)["Requests/s"]),
         )
-    return rows
+        for name in PATHS
+    ]
+
+
+def label_report(html_file: Path) -> None:
+    """Say on the HTML report itself what it is: Locust's standard page would pass for a measurement."""
+    html = html_file.read_text()
+    body = html.index("<body>", html.index("</head>"))
+    banner = (
+        '<div id="rehearsal-label" style="padding:12px 16px;background:#fff3cd;color:#664d03;'
+        f'font:16px sans-serif;border-bottom:1px solid #ffe69c">{escape(REHEARSAL_LABEL)}</div>'
+    )
+    html = html[: body + len("<body>")] + banner + html[body + len("<body>") :]
+    html_file.write_text(html.replace("<title>Locust</title>", f"<title>{escape(REHEARSAL_TITLE)}</title>", 1))
 
 
 def print_summary(rows: list[PathSummary]) -> None:
-    print(f"\n{'path':<8} {'requests':>9} {'failures':>9} {'median ms':>10} {'p95 ms':>8} {'req/s':>7}")
+    print(f"\n{REHEARSAL_TITLE}")
+    print(f"{'path':<8} {'requests':>9} {'failures':>9} {'median ms':>10} {'p95 ms':>8} {'req/s':>7}")
     for row in rows:
         print(
             f"{row.name:<8} {row.requests:>9} {row.failures:>9} {row.median_ms:>10.0f} {row.p95_ms:>8.0f} "
             f"{row.rps:>7.1f}"
         )
-    print(
-        "Locally both paths reach MariaDB directly (there is no RDS Proxy here): this rehearses the flow,\n"
-        "it does not measure what the proxy buys. Run the load test on AWS for that."
-    )
+    print(REHEARSAL_LABEL)
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -203,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                     stage.data.forget(tenant)
         finally:
             server.stop()
-    print_summary(summary(options.report_dir / "rehearsal.json"))
+    label_report(options.report_dir / "rehearsal.html")
+    print_summary(summary(options.report_dir / "rehearsal_stats.csv"))
     print(f"reports: {options.report_dir}/rehearsal.html, rehearsal.json and rehearsal_*.csv")
     return exit_code
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -97,8 +98,21 @@ def test_rehearsal_runs_clean_and_writes_its_reports(mariadb_installed, tmp_path
     assert set(stats) == {"proxy", "noproxy"}
     for entry in stats.values():
         assert entry["num_requests"] > 10 and entry["num_failures"] == 0
-    assert "there is no RDS Proxy here" in result.stdout
-    assert "proxy" in result.stdout and "noproxy" in result.stdout
+    html = (tmp_path / "rehearsal.html").read_text()
+    assert "there is no RDS Proxy" in result.stdout and 'id="rehearsal-label"' in html and "no RDS Proxy" in html
+    # Every file and the printed summary tell the same counts (Locust's CSV used to miss the last second).
+    printed = {
+        line.split()[0]: (int(line.split()[1]), int(line.split()[2]))
+        for line in result.stdout.splitlines()
+        if line.split()[:1] in (["proxy"], ["noproxy"])
+    }
+    with (tmp_path / "rehearsal_stats.csv").open(newline="") as handle:
+        in_csv = {row["Name"]: (int(row["Request Count"]), int(row["Failure Count"])) for row in csv.DictReader(handle)}
+    template = json.loads(re.search(r"window\.templateArgs = (\{.*?\})\s*\n", html, re.S).group(1))
+    in_html = {row["name"]: (row["num_requests"], row["num_failures"]) for row in template["requests_statistics"]}
+    in_json = {name: (entry["num_requests"], entry["num_failures"]) for name, entry in stats.items()}
+    for path in ("proxy", "noproxy"):
+        assert printed[path] == in_csv[path] == in_html[path] == in_json[path], path
 
 
 def test_rehearsal_counts_failures_for_tenants_that_do_not_exist(mariadb_installed, tmp_path):
