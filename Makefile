@@ -69,7 +69,7 @@ bench-seed: setup test-tools
 	pipenv run python -m tests.benchmarks.seed_benchmark
 
 ## Access latency: warm function versus the original per-request design and a bare query.
-bench-access: setup test-tools
+bench-access: setup mariadb
 	pipenv run python -m tests.benchmarks.access_benchmark
 
 ## Rehearse the load test locally: MariaDB, seeding, the access function behind a local API, Locust headless.

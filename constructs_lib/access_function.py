@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
-from constructs_lib.function_contract import AccessConfig
+from constructs_lib.function_contract import AccessConfig, ConnectionPolicy
 from constructs_lib.function_package import FunctionPackage
 from constructs_lib.network import Network
 from constructs_lib.platform import AwsStack
@@ -35,7 +35,7 @@ class AccessFunctionProps:
     timeout_seconds: int
     memory_mb: int
     reserved_concurrency: int
-    max_tenant_connections: int
+    connections: ConnectionPolicy
 
 
 class AccessFunction(Construct):
@@ -50,7 +50,7 @@ class AccessFunction(Construct):
                 partition=stack.partition, region=stack.region, account=stack.account_id
             ),
             tenant_count=props.tenant_count,
-            max_tenant_connections=props.max_tenant_connections,
+            connections=props.connections,
             ca_file=props.ca_file,
         )
         self.function = VpcFunction(

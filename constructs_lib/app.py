@@ -105,19 +105,13 @@ def build(app: App, settings: Settings) -> AwsStack:
 def _database_side_props(
     settings: Settings, zones: list[str], package: FunctionPackage
 ) -> Callable[[str], DatabaseSideProps]:
-    """A database side's props from settings: the two sides differ only in their VPC block."""
+    """A database side's props from settings: the two sides differ in their VPC block and connection policy."""
     tenants = all_tenants(settings.tenant_count)
     cluster = ClusterSpec(
         engine_version=settings.aurora_engine_version,
         writer_instance_class=settings.writer_instance_class,
         reader_instance_class=settings.reader_instance_class,
         performance_insights_retention_days=settings.performance_insights_retention_days,
-    )
-    access = AccessSpec(
-        timeout_seconds=settings.access_function_timeout_seconds,
-        memory_mb=settings.access_function_memory_mb,
-        reserved_concurrency=settings.access_function_reserved_concurrency,
-        max_tenant_connections=settings.access_function_max_connections,
     )
 
     def props(key: str) -> DatabaseSideProps:
@@ -129,7 +123,12 @@ def _database_side_props(
             tenants=tenants,
             package=package,
             cluster=cluster,
-            access=access,
+            access=AccessSpec(
+                timeout_seconds=settings.access_function_timeout_seconds,
+                memory_mb=settings.access_function_memory_mb,
+                reserved_concurrency=settings.access_function_reserved_concurrency,
+                connections=settings.connection_policy(key),
+            ),
         )
 
     return props

@@ -16,6 +16,7 @@ from constructs import Construct
 
 from constructs_lib.access_function import AccessFunction, AccessFunctionProps, AccessTarget
 from constructs_lib.aurora_cluster import AuroraCluster, AuroraClusterProps
+from constructs_lib.function_contract import ConnectionPolicy
 from constructs_lib.function_package import FunctionPackage
 from constructs_lib.monitoring import SideMetrics
 from constructs_lib.network import Network, NetworkProps
@@ -50,7 +51,7 @@ class AccessSpec:
     timeout_seconds: int
     memory_mb: int
     reserved_concurrency: int
-    max_tenant_connections: int
+    connections: ConnectionPolicy
 
     def __post_init__(self) -> None:
         if not 1 <= self.timeout_seconds < 29:
@@ -147,7 +148,7 @@ class DatabaseSide(Construct):
                 timeout_seconds=props.access.timeout_seconds,
                 memory_mb=props.access.memory_mb,
                 reserved_concurrency=props.access.reserved_concurrency,
-                max_tenant_connections=props.access.max_tenant_connections,
+                connections=props.access.connections,
             ),
         )
         self.tenant_access_roles = [self._tenant_access_role(shard) for shard in range(shard_count(len(props.tenants)))]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from constructs_lib.tenancy import MYSQL_PORT, SHARD_PLACEHOLDER, TENANT_TAG, Tenant, db_user_arn, shard_count
 
@@ -21,7 +22,15 @@ LOG_LEVEL = "INFO"
 _ENDPOINTS, _RESOURCE_IDS, _PORT = "DB_ENDPOINTS", "DB_RESOURCE_IDS", "DB_PORT"
 _ARN_PREFIX, _ROLE, _COUNT = "DB_USER_ARN_PREFIX", "TENANT_ROLE_ARN", "TENANT_COUNT"
 _MAX_CONNECTIONS, _CA = "MAX_TENANT_CONNECTIONS", "CA_BUNDLE"
-KEYS = (_ENDPOINTS, _RESOURCE_IDS, _PORT, _ARN_PREFIX, _ROLE, _COUNT, _MAX_CONNECTIONS, _CA)
+_MODE, _MAX_AGE = "DB_MODE", "DB_MAX_AGE"  # short: at 7,200 tenants the environment is within 40 B of 4 KB
+KEYS = (_ENDPOINTS, _RESOURCE_IDS, _PORT, _ARN_PREFIX, _ROLE, _COUNT, _MAX_CONNECTIONS, _MODE, _MAX_AGE, _CA)
+# An RDS IAM auth token is valid for 15 minutes, and checked only when a connection logs in:
+# https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/UsingWithRDS.IAMDBAuth.html
+IAM_TOKEN_LIFETIME_SECONDS = 900
+ConnectionMode = Literal["kept", "per_request"]
+CONNECTION_MODES: tuple[str, ...] = get_args(ConnectionMode)
+# What the function remembers between requests in "kept" mode (per tenant and shard target).
+KEPT_CREDENTIAL_ENTRIES = 512
 
 
 def lambda_environment(service_name: str, variables: Mapping[str, str]) -> dict[str, str]:
@@ -49,6 +58,39 @@ class ShardTarget:
 
 
 @dataclass(frozen=True)
+class ConnectionPolicy:
+    """What one function instance keeps between requests.
+
+    ``kept``: per-tenant credentials, tokens and TLS connections are reused; at most ``max_kept``
+    connections (least recently used closed first), none older than ``max_age_seconds``, so access
+    revoked in IAM is checked again at the next login within one token lifetime.
+    ``per_request``: the original sample's function, nothing kept: AssumeRole, a new token and a new TLS
+    connection for every request, closed after it.
+    """
+
+    mode: ConnectionMode = "kept"
+    max_kept: int = 16
+    max_age_seconds: int = IAM_TOKEN_LIFETIME_SECONDS
+
+    def __post_init__(self) -> None:
+        if self.mode not in CONNECTION_MODES:
+            raise ValueError(f"connection mode is one of {', '.join(CONNECTION_MODES)}, not {self.mode!r}")
+        if self.max_kept < 1:
+            raise ValueError("max_kept must be positive")
+        if not 1 <= self.max_age_seconds <= IAM_TOKEN_LIFETIME_SECONDS:
+            raise ValueError(f"max_age_seconds must be 1..{IAM_TOKEN_LIFETIME_SECONDS} (an IAM token's lifetime)")
+
+    @property
+    def per_request(self) -> bool:
+        return self.mode == "per_request"
+
+    @property
+    def credential_entries(self) -> int:
+        """How many tenants' credentials and tokens an instance remembers: none in per_request mode."""
+        return 0 if self.per_request else KEPT_CREDENTIAL_ENTRIES
+
+
+@dataclass(frozen=True)
 class AccessConfig:
     """Everything the access function is told. Each shard of 200 tenants has its own tenant-access role
     (``tenant_role_arn`` is a template holding ``{shard}``: Lambda's environment is limited to 4 KB) and
@@ -60,13 +102,13 @@ class AccessConfig:
     tenant_role_arn: str
     db_user_arn_prefix: str
     tenant_count: int
-    max_tenant_connections: int
+    connections: ConnectionPolicy
     ca_file: str
     port: int = MYSQL_PORT
 
     def __post_init__(self) -> None:
-        if self.tenant_count < 1 or self.max_tenant_connections < 1:
-            raise ValueError("tenant_count and max_tenant_connections must be positive")
+        if self.tenant_count < 1:
+            raise ValueError("tenant_count must be positive")
         if len(self.endpoints) != len(self.resource_ids) or len(self.endpoints) not in (1, self.shard_count):
             raise ValueError(f"list one endpoint and resource id per shard ({self.shard_count}), or one for all")
         if self.shard_count > 1 and SHARD_PLACEHOLDER not in self.tenant_role_arn:
@@ -84,7 +126,9 @@ class AccessConfig:
             _ARN_PREFIX: self.db_user_arn_prefix,
             _ROLE: self.tenant_role_arn,
             _COUNT: str(self.tenant_count),
-            _MAX_CONNECTIONS: str(self.max_tenant_connections),
+            _MAX_CONNECTIONS: str(self.connections.max_kept),
+            _MODE: self.connections.mode,
+            _MAX_AGE: str(self.connections.max_age_seconds),
             _CA: self.ca_file,
             # STS through the VPC's interface endpoint, which serves the regional name.
             "AWS_STS_REGIONAL_ENDPOINTS": "regional",
@@ -101,7 +145,9 @@ class AccessConfig:
             tenant_role_arn=env[_ROLE],
             db_user_arn_prefix=env[_ARN_PREFIX],
             tenant_count=int(env[_COUNT]),
-            max_tenant_connections=int(env[_MAX_CONNECTIONS]),
+            connections=ConnectionPolicy(
+                mode=env[_MODE], max_kept=int(env[_MAX_CONNECTIONS]), max_age_seconds=int(env[_MAX_AGE])
+            ),
             ca_file=env[_CA],
             port=int(env[_PORT]),
         )

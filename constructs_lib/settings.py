@@ -25,7 +25,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from constructs_lib import aws_rules, rds_ca
 from constructs_lib.emulator import is_loopback_url
-from constructs_lib.function_contract import AMAZON_ROOT_CA_FILE, AccessConfig, environment_bytes, lambda_environment
+from constructs_lib.function_contract import (
+    AMAZON_ROOT_CA_FILE,
+    IAM_TOKEN_LIFETIME_SECONDS,
+    AccessConfig,
+    ConnectionMode,
+    ConnectionPolicy,
+    environment_bytes,
+    lambda_environment,
+)
 from constructs_lib.tenancy import (
     MAX_TENANTS_PER_PROXY,
     SHARD_PLACEHOLDER,
@@ -291,12 +299,43 @@ class Settings(BaseModel):
         le=1_000_000,
         **_allowed(f"100..1000000 (AWS default quota: {aws_rules.LAMBDA_DEFAULT_CONCURRENCY.value})"),
     )
-    access_function_max_connections: int = Field(
-        16,
-        description="Tenant connections one access function instance keeps open at most.",
+    access_connection_mode: ConnectionMode = Field(
+        "kept",
+        description=(
+            "kept: each function instance reuses per-tenant credentials, tokens and connections; per_request: the "
+            "original sample's function (AssumeRole, token and TLS connection for every request, closed after it)."
+        ),
+        **_allowed("kept or per_request"),
+    )
+    proxy_side_max_kept_connections: int = Field(
+        200,
+        description=(
+            "Tenant connections one Proxy-side function instance keeps at most: one per tenant it serves, since RDS "
+            "Proxy multiplexes client connections onto few database connections."
+        ),
+        ge=1,
+        le=1000,
+        **_allowed("1..1000"),
+    )
+    no_proxy_side_max_kept_connections: int = Field(
+        4,
+        description=(
+            "Tenant connections one No Proxy-side function instance keeps at most: small, because every instance's "
+            "connections land on the readers' max_connections."
+        ),
         ge=1,
         le=200,
         **_allowed("1..200"),
+    )
+    kept_connection_max_age_seconds: int = Field(
+        IAM_TOKEN_LIFETIME_SECONDS,
+        description=(
+            "A kept connection is closed and logged in again after this long, so access revoked in IAM ends "
+            "within one IAM token lifetime (15 minutes)."
+        ),
+        ge=60,
+        le=IAM_TOKEN_LIFETIME_SECONDS,
+        **_allowed(f"60..{IAM_TOKEN_LIFETIME_SECONDS} (an IAM auth token's lifetime)"),
     )
     environment: Literal["DEV", "TEST", "PROD"] = Field(
         "DEV",
@@ -461,6 +500,13 @@ class Settings(BaseModel):
             spot_service_linked_roles_exist=not self.create_spot_service_linked_roles,
         )
 
+    def connection_policy(self, side: Literal["proxy", "no_proxy"]) -> ConnectionPolicy:
+        """What each access function instance of ``side`` keeps between requests."""
+        max_kept = self.proxy_side_max_kept_connections if side == "proxy" else self.no_proxy_side_max_kept_connections
+        return ConnectionPolicy(
+            mode=self.access_connection_mode, max_kept=max_kept, max_age_seconds=self.kept_connection_max_age_seconds
+        )
+
     def rds_ca_pem(self) -> bytes:
         """The RDS CA bundle the functions ship (checked by validation)."""
         return rds_ca.bundle_bytes(self.rds_ca_bundle)
@@ -483,7 +529,7 @@ class Settings(BaseModel):
             ),
             db_user_arn_prefix=db_user_arn_prefix(partition=env.partition, region=env.region, account=ACCOUNT_ID),
             tenant_count=shards * MAX_TENANTS_PER_PROXY,
-            max_tenant_connections=self.access_function_max_connections,
+            connections=self.connection_policy("proxy"),
             ca_file=AMAZON_ROOT_CA_FILE,
         )
         name = access_function_name(self.name_prefix, "proxy")

@@ -34,15 +34,21 @@ def build_tenant_data(config: AccessConfig, passwords: PasswordSource) -> Tenant
         route=config.target_of,
         passwords=passwords,
         connect=functools.partial(db.connect, ca_file=config.ca_file),
-        max_connections=config.max_tenant_connections,
+        policy=config.connections,
     )
+
+
+def iam_passwords(config: AccessConfig, region: str, sts) -> IamAuthTokens:
+    """Tokens signed with each tenant's own session; remembered only where the policy keeps things."""
+    entries = config.connections.credential_entries
+    return IamAuthTokens(region, TenantCredentialSource(sts, max_entries=entries), max_entries=entries)
 
 
 @functools.cache
 def tenant_data() -> TenantData:
     """Built once per instance. STS is reached through the VPC's regional endpoint (set by the stack)."""
     region = os.environ["AWS_REGION"]
-    return build_tenant_data(configuration(), IamAuthTokens(region, TenantCredentialSource(sts_client(region))))
+    return build_tenant_data(configuration(), iam_passwords(configuration(), region, sts_client(region)))
 
 
 @functools.cache

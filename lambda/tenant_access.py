@@ -48,7 +48,8 @@ V = TypeVar("V")
 
 
 class BoundedCache(Generic[K, V]):
-    """Least-recently-used mapping with a size bound; ``on_evict`` releases what falls out."""
+    """Least-recently-used mapping with a size bound; ``on_evict`` releases what falls out. A bound of 0
+    keeps nothing (per_request mode)."""
 
     def __init__(self, max_entries: int, on_evict: Callable[[V], None] = lambda value: None) -> None:
         self._entries: OrderedDict[K, V] = OrderedDict()
@@ -68,6 +69,24 @@ class BoundedCache(Generic[K, V]):
             self._entries[key] = value
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
+                _, evicted = self._entries.popitem(last=False)
+                self._on_evict(evicted)
+
+    def make_room(self) -> None:
+        """Release the least recently used entries until one more fits (before opening what it will hold)."""
+        with self._lock:
+            while self._entries and len(self._entries) >= self._max:
+                _, evicted = self._entries.popitem(last=False)
+                self._on_evict(evicted)
+
+    def peek(self, key: K) -> V | None:
+        with self._lock:
+            return self._entries.get(key)
+
+    def clear(self) -> None:
+        """Release every entry."""
+        with self._lock:
+            while self._entries:
                 _, evicted = self._entries.popitem(last=False)
                 self._on_evict(evicted)
 

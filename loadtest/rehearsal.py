@@ -2,67 +2,45 @@
 
     pipenv run python -m loadtest.rehearsal [--tenants 200] [--users 20] [--run-time 30s] ...
 
-Starts a throwaway MariaDB on 127.0.0.1, seeds the tenants with the project's seeding code, serves
-the project's access function behind a local stand-in for API Gateway (``proxy_stage`` and
-``no_proxy_stage``, each with its own function configuration), runs Locust headless against it,
-writes the CSV and HTML reports, prints a side-by-side summary, and stops everything it started.
-Locally both paths reach MariaDB directly (there is no RDS Proxy here), so the summary compares
-the two configurations, not what a proxy buys. STS is moto's, in this process; the final database
-login uses each tenant's native password instead of an IAM token (MariaDB cannot check one).
+Starts a throwaway MariaDB on 127.0.0.1 (``--db-max-connections``, reached over a relay that adds a
+VPC-like round trip), seeds the tenants with the project's seeding code, serves the project's access
+function behind a local stand-in for API Gateway (``proxy_stage`` and ``no_proxy_stage``, each with
+its own function configuration, run as Lambda runs it: one process per instance, one request in
+flight per instance, up to ``--concurrency`` instances), samples the server every second, runs
+Locust headless against it, writes the CSV and HTML reports, prints a side-by-side summary, and
+stops everything it started. Locally both paths reach MariaDB directly (there is no RDS Proxy
+here), so the summary compares the two configurations, not what a proxy buys. STS is moto's, in its
+own process; the final database login uses each tenant's native password instead of an IAM token
+(MariaDB cannot check one).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import os
 import subprocess
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
+sys.path[:0] = [str(ROOT)]
 
-import access_handler  # noqa: E402
-import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
-from seeding import PasswordInSecretUser, TenantSeeder  # noqa: E402
-from tenant_access import TenantCredentialSource  # noqa: E402
-
-from constructs_lib.function_contract import AccessConfig  # noqa: E402
-from constructs_lib.tenancy import all_tenants  # noqa: E402
-from loadtest.local.api import LocalApi, Stage  # noqa: E402
-from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER, start_mariadb  # noqa: E402
-from loadtest.local.standins import MemorySecretStore, NativePasswordAfterAssumeRole  # noqa: E402
+from constructs_lib.function_contract import CONNECTION_MODES, ConnectionPolicy  # noqa: E402
+from constructs_lib.settings import Settings  # noqa: E402
+from loadtest.local.deployment import DB_LATENCY_MS, LocalDeployment, StageSpec, local_deployment  # noqa: E402
 
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
-NAME_PREFIX = "rehearsal"
 PATHS = ("proxy", "noproxy")
-# What the stage functions are told; partition/account are moto's, nothing leaves this machine.
-STAGE_RESOURCE_IDS = {"proxy_stage": "prx-rehearsal", "no_proxy_stage": "cluster-REHEARSAL"}
+STAGE_SIDES = {"proxy_stage": "proxy", "no_proxy_stage": "no_proxy"}
 REHEARSAL_TITLE = "Local rehearsal: MariaDB on this machine, no RDS Proxy, no AWS"
 REHEARSAL_LABEL = (
     "Local rehearsal, not a measurement of RDS Proxy: both paths (proxy and noproxy) reach one MariaDB on "
     "this machine directly; there is no RDS Proxy, no Aurora and no API Gateway here. It rehearses the flow; "
     "run the load test on AWS to see what the proxy buys."
 )
-
-
-def stage_configuration(server, resource_id: str, tenant_count: int, max_connections: int) -> AccessConfig:
-    return AccessConfig(
-        endpoints=[server.host],
-        resource_ids=[resource_id],
-        tenant_role_arn=f"arn:aws:iam::123456789012:role/{NAME_PREFIX}-tenant-access",
-        db_user_arn_prefix="arn:aws:rds-db:us-east-1:123456789012:dbuser:",
-        tenant_count=tenant_count,
-        max_tenant_connections=max_connections,
-        ca_file=str(server.pki.ca_file),
-        port=server.port,
-    )
 
 
 @dataclass(frozen=True)
@@ -125,7 +103,25 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--run-time", default="30s")
     parser.add_argument("--wait-min", type=float, default=0.5)
     parser.add_argument("--wait-max", type=float, default=1.5)
-    parser.add_argument("--max-connections", type=int, default=16, help="tenant connections per stage")
+    defaults = Settings.model_fields
+    parser.add_argument("--mode", choices=CONNECTION_MODES, default=defaults["access_connection_mode"].default)
+    parser.add_argument(
+        "--proxy-kept",
+        type=int,
+        default=defaults["proxy_side_max_kept_connections"].default,
+        help="tenant connections a proxy_stage instance keeps",
+    )
+    parser.add_argument(
+        "--no-proxy-kept",
+        type=int,
+        default=defaults["no_proxy_side_max_kept_connections"].default,
+        help="tenant connections a no_proxy_stage instance keeps",
+    )
+    parser.add_argument("--concurrency", type=int, default=10, help="instances Lambda may run per stage")
+    parser.add_argument("--db-max-connections", type=int, default=100, help="MariaDB's max_connections (10 or more)")
+    parser.add_argument(
+        "--db-latency-ms", type=float, default=DB_LATENCY_MS, help="round trip added between functions and MariaDB"
+    )
     parser.add_argument("--max-failure-ratio", type=float, default=-1, help="passed to Locust (exit 1 above it)")
     parser.add_argument("--max-p95-ms", type=float, default=-1, help="passed to Locust (exit 1 above it)")
     parser.add_argument("--report-dir", type=Path, default=ROOT / "reports" / "rehearsal")
@@ -171,45 +167,50 @@ def run_locust(url: str, options: argparse.Namespace) -> int:
     return subprocess.run(command, cwd=ROOT, check=False).returncode
 
 
+def stage_specs(options: argparse.Namespace) -> list[StageSpec]:
+    specs = []
+    for stage, side in STAGE_SIDES.items():
+        kept = options.proxy_kept if side == "proxy" else options.no_proxy_kept
+        policy = ConnectionPolicy(mode=options.mode, max_kept=kept)
+        specs.append(StageSpec(stage, side, policy, options.concurrency))
+    return specs
+
+
+def print_scaling(deployment: LocalDeployment) -> None:
+    """What Lambda's model and the server saw: instances, throttles, and the connection peaks."""
+    for name, pool in deployment.pools.items():
+        stats = pool.stats
+        print(
+            f"{name}: {stats.invocations} invocations, {stats.cold_starts} cold starts, peak {stats.peak_concurrency} "
+            f"concurrent (limit {pool.concurrency}), {stats.throttled} throttled, {stats.failed} failed"
+        )
+    samples = deployment.sampler.samples
+    peak = max(s.values["Threads_connected"] for s in samples)
+    first, last = samples[0].values, samples[-1].values
+    refused = last["Connection_errors_max_connections"] - first["Connection_errors_max_connections"]
+    logins = last["Connections"] - first["Connections"]
+    print(
+        f"MariaDB: peak {peak} connections (max_connections {deployment.server.max_connections}), "
+        f"{logins} logins, {refused} refused as too many"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_arguments(sys.argv[1:] if argv is None else argv)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "rehearsal",
-            "AWS_SECRET_ACCESS_KEY": "rehearsal",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "1",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
-    )
-    with tempfile.TemporaryDirectory(prefix="rehearsal-") as scratch, mock_aws():
-        server = start_mariadb(Path(scratch))
-        try:
-            store = MemorySecretStore()
-            identity = PasswordInSecretUser(store, NAME_PREFIX, server.host, server.port)
-            report = TenantSeeder(lambda: server.connect(MASTER_USER, MASTER_PASSWORD), identity).seed(
-                all_tenants(options.tenants)
-            )
-            print(f"seeded {len(report.created)} tenants into MariaDB on {server.host}:{server.port}")
-            sts = boto3.client("sts", region_name="us-east-1")
-            stages = {}
-            for stage, resource_id in STAGE_RESOURCE_IDS.items():
-                configuration = stage_configuration(server, resource_id, options.tenants, options.max_connections)
-                passwords = NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, NAME_PREFIX)
-                data = access_handler.build_tenant_data(configuration, passwords)
-                stages[stage] = Stage(data, options.tenants, threading.Lock())
-            with LocalApi(stages) as api:
-                print(f"local API on {api.url}; Locust: {options.users} users for {options.run_time}")
-                exit_code = run_locust(api.url, options)
-            for stage in stages.values():
-                for tenant in all_tenants(options.tenants):
-                    stage.data.forget(tenant)
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="rehearsal-") as scratch,
+        local_deployment(
+            Path(scratch), options.tenants, stage_specs(options), options.db_max_connections, options.db_latency_ms
+        ) as deployment,
+    ):
+        print(f"seeded {options.tenants} tenants into MariaDB on {deployment.server.host}:{deployment.server.port}")
+        print(f"local API on {deployment.api.url}; Locust: {options.users} users for {options.run_time}")
+        exit_code = run_locust(deployment.api.url, options)
+        deployment.sampler.write_csv(options.report_dir / "rehearsal_db.csv")
+        print_scaling(deployment)
     label_report(options.report_dir / "rehearsal.html")
     print_summary(summary(options.report_dir / "rehearsal_stats.csv"))
-    print(f"reports: {options.report_dir}/rehearsal.html, rehearsal.json and rehearsal_*.csv")
+    print(f"reports: {options.report_dir}/rehearsal.html, rehearsal.json, rehearsal_*.csv and rehearsal_db.csv")
     return exit_code
 
 

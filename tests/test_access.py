@@ -20,8 +20,15 @@ import pytest
 from moto import mock_aws
 from seeding import PasswordInSecretUser, TenantSeeder
 from tenant_access import CREDENTIAL_REFRESH_MARGIN_SECONDS, IamAuthTokens, TenantCredentialSource
+from tenant_data import TenantData
 
-from constructs_lib.function_contract import AccessConfig, ShardTarget, session_policy, session_tags
+from constructs_lib.function_contract import (
+    AccessConfig,
+    ConnectionPolicy,
+    ShardTarget,
+    session_policy,
+    session_tags,
+)
 from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, Tenant, all_tenants
 from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER
 from loadtest.local.standins import MemorySecretStore, NativePasswordAfterAssumeRole
@@ -32,6 +39,8 @@ TENANTS = 20
 MAX_CONNECTIONS = 4
 ROLE_ARN = "arn:aws:iam::123456789012:role/test-tenant-access"
 DB_USER_ARN_PREFIX = "arn:aws:rds-db:us-east-1:123456789012:dbuser:"
+# Behaviour both connection modes share is tested in both.
+BOTH_MODES = pytest.mark.parametrize("function", ["kept", "per_request"], indirect=True)
 
 
 class Clock:
@@ -54,8 +63,9 @@ def seeded(mariadb_factory):
 
 
 @pytest.fixture
-def function(seeded, monkeypatch):
-    """The handler configured as the stack configures it, with the seams above."""
+def function(seeded, monkeypatch, request):
+    """The handler configured as the stack configures it, with the seams above; in the connection mode
+    the test names (indirect parameter), "kept" by default."""
     server, store = seeded
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -71,14 +81,15 @@ def function(seeded, monkeypatch):
         "CA_BUNDLE": str(server.pki.ca_file),
         "TENANT_COUNT": str(TENANTS),
         "MAX_TENANT_CONNECTIONS": str(MAX_CONNECTIONS),
+        "DB_MODE": getattr(request, "param", "kept"),
+        "DB_MAX_AGE": "900",
     }.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
         sts = CountingSts(boto3.client("sts", region_name="us-east-1"))
-        data = access_handler.build_tenant_data(
-            AccessConfig.from_environment(os.environ),
-            NativePasswordAfterAssumeRole(TenantCredentialSource(sts), store, "access"),
-        )
+        config = AccessConfig.from_environment(os.environ)
+        credentials = TenantCredentialSource(sts, max_entries=config.connections.credential_entries)
+        data = access_handler.build_tenant_data(config, NativePasswordAfterAssumeRole(credentials, store, "access"))
         monkeypatch.setattr(access_handler, "tenant_data", lambda: data)
 
         def call(event):
@@ -87,8 +98,7 @@ def function(seeded, monkeypatch):
 
         call.data, call.sts, call.server = data, sts, server
         yield call
-        for tenant in all_tenants(TENANTS):
-            data.forget(tenant)
+        data.close()
 
 
 def request(tenant: object) -> dict:
@@ -108,6 +118,7 @@ def rows_in_database(server, tenant, ids):
         return cursor.fetchall()
 
 
+@BOTH_MODES
 def test_valid_tenants_get_five_of_their_own_rows(function):
     for tenant in [*all_tenants(TENANTS), Tenant(3), Tenant(0)]:
         status, body = function(request(str(tenant.id)))
@@ -170,6 +181,7 @@ MALFORMED_EVENTS = [
 ]
 
 
+@BOTH_MODES
 @pytest.mark.parametrize("event", MALFORMED_EVENTS, ids=lambda e: repr(e)[:40])
 def test_malformed_requests_get_400_with_a_json_error(function, event):
     status, body = function(event)
@@ -190,14 +202,69 @@ def test_there_are_at_least_thirty_malformed_cases():
 
 def test_warm_requests_reuse_credentials_and_connection(function):
     function(request("5"))
-    connection = function.data._connections.get(5)
+    connection = function.data.kept(Tenant(5))
     calls = len(function.sts.calls)
     for _ in range(5):
         assert function(request("5"))[0] == 200
     assert len(function.sts.calls) == calls  # no new AssumeRole
-    assert function.data._connections.get(5) is connection  # same connection
+    assert function.data.kept(Tenant(5)) is connection  # same connection
 
 
+def tenant_sessions(server, tenant: Tenant) -> int:
+    with server.connect() as admin, admin.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s", (tenant.db_user,))
+        return cursor.fetchone()[0]
+
+
+def test_kept_mode_counts_what_it_reuses(function):
+    for _ in range(5):
+        assert function(request("6"))[0] == 200
+    assert (function.data.stats.requests, function.data.stats.opened, function.data.stats.reused) == (5, 1, 4)
+    assert tenant_sessions(function.server, Tenant(6)) == 1
+
+
+@pytest.mark.parametrize("function", ["per_request"], indirect=True)
+def test_per_request_mode_keeps_nothing_between_requests(function):
+    """The original sample's function: AssumeRole, a login and a TLS connection per request, closed after it."""
+    tenant = Tenant(5)
+    opened = []
+    connect = function.data._connect
+    function.data._connect = lambda **kw: opened.append(connect(**kw)) or opened[-1]  # held: GC would close them
+    for count in range(1, 4):
+        assert function(request("5"))[0] == 200
+        assert len(opened) == count and not opened[-1].open  # closed by the function (COM_QUIT), not by GC
+        assert len([c for c in function.sts.calls if c["RoleSessionName"] == "tenant-5"]) == count
+        assert function.data.stats.opened == count and function.data.stats.reused == 0
+        assert function.data.open_connections == 0 and function.data.kept(tenant) is None
+        assert tenant_sessions(function.server, tenant) == 0  # closed, not left for the server to time out
+
+
+def test_a_kept_connection_older_than_the_policy_allows_is_replaced_and_closed(function):
+    clock = Clock()
+    policy = ConnectionPolicy(mode="kept", max_kept=4, max_age_seconds=60)
+    data = TenantData(
+        route=function.data._route,
+        passwords=function.data._passwords,
+        connect=function.data._connect,
+        policy=policy,
+        clock=clock,
+    )
+    tenant = Tenant(8)
+    try:
+        data.random_rows(tenant)
+        first = data.kept(tenant)
+        clock.now += 59
+        data.random_rows(tenant)
+        assert data.kept(tenant) is first
+        clock.now += 1
+        data.random_rows(tenant)
+        assert data.kept(tenant) is not first and first.open is False
+        assert tenant_sessions(function.server, tenant) == 1
+    finally:
+        data.close()
+
+
+@BOTH_MODES
 def test_tenant_role_is_assumed_with_its_tag_and_a_session_policy_for_its_user_only(function):
     function(request("7"))
     [call] = [c for c in function.sts.calls if c["RoleSessionName"] == "tenant-7"]
@@ -213,12 +280,12 @@ def test_tenant_role_is_assumed_with_its_tag_and_a_session_policy_for_its_user_o
 
 def test_a_dead_connection_is_reopened(function):
     assert function(request("9"))[0] == 200
-    before = function.data._connections.get(9)
+    before = function.data.kept(Tenant(9))
     with function.server.connect() as admin, admin.cursor() as cursor:
         cursor.execute("KILL CONNECTION %s", (before.thread_id(),))
     status, body = function(request("9"))
     assert status == 200 and len(body["rows"]) == 5
-    assert function.data._connections.get(9) is not before
+    assert function.data.kept(Tenant(9)) is not before
 
 
 def test_connections_per_instance_are_bounded_and_evicted_ones_closed(function):
@@ -230,6 +297,22 @@ def test_connections_per_instance_are_bounded_and_evicted_ones_closed(function):
         assert cursor.fetchone()[0] <= MAX_CONNECTIONS
 
 
+def test_a_full_instance_closes_its_oldest_connection_before_opening_another(function):
+    """The bound holds at every moment, so instances x bound is what a reader may see."""
+    held_at_login = []
+    connect = function.data._connect
+
+    def counting_connect(**kw):
+        held_at_login.append(function.data.open_connections)
+        return connect(**kw)
+
+    function.data._connect = counting_connect
+    for tenant in all_tenants(TENANTS):
+        assert function(request(str(tenant.id)))[0] == 200
+    assert len(held_at_login) == TENANTS and max(held_at_login) == MAX_CONNECTIONS - 1
+
+
+@BOTH_MODES
 def test_database_failure_is_a_json_503_and_the_connection_is_dropped(function):
     tenant = Tenant(11)
     assert function(request("11"))[0] == 200
@@ -240,10 +323,11 @@ def test_database_failure_is_a_json_503_and_the_connection_is_dropped(function):
         finally:
             cursor.execute(f"RENAME TABLE `{tenant.database}`.`moved` TO `{tenant.database}`.`{TENANT_TABLE}`")
     assert (status, body) == (503, {"error": "database_unavailable"})
-    assert function.data._connections.get(11) is None
+    assert function.data.kept(Tenant(11)) is None
     assert function(request("11"))[0] == 200
 
 
+@BOTH_MODES
 def test_unreachable_database_is_a_json_503(function, monkeypatch):
     monkeypatch.setenv("DB_PORT", "1")  # nothing listens there
     data = access_handler.build_tenant_data(AccessConfig.from_environment(os.environ), function.data._passwords)
@@ -261,6 +345,7 @@ def function_logs(monkeypatch):
     handler.setStream(previous)
 
 
+@BOTH_MODES
 def test_logs_hold_no_tenant_rows(function, function_logs):
     status, body = function(request("4"))
     assert status == 200
@@ -340,6 +425,7 @@ def log_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+@BOTH_MODES
 def test_a_request_never_logs_the_tenant_of_the_request_before_it(function, function_logs, monkeypatch):
     def database_down(tenant):
         raise pymysql.err.OperationalError(2003, "Can't connect")

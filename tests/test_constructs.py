@@ -18,6 +18,7 @@ from constructs_lib.access_api import AccessApi, AccessApiProps  # noqa: E402
 from constructs_lib.aurora_cluster import AuroraClusterProps  # noqa: E402
 from constructs_lib.aws import LambdaFunction  # noqa: E402
 from constructs_lib.database_side import AccessSpec, DatabaseSideProps  # noqa: E402
+from constructs_lib.function_contract import ConnectionPolicy  # noqa: E402
 from constructs_lib.load_test import LocustFleet  # noqa: E402
 from constructs_lib.load_test_side import ApiSpec, LoadTestSideProps  # noqa: E402
 from constructs_lib.network import NetworkProps  # noqa: E402
@@ -395,7 +396,7 @@ def test_locust_fleet_refuses_what_cannot_run(changes):
     ],
 )
 def test_access_spec_refuses_what_api_gateway_or_lambda_refuse(changes, message):
-    spec = AccessSpec(timeout_seconds=10, memory_mb=512, reserved_concurrency=-1, max_tenant_connections=10)
+    spec = AccessSpec(timeout_seconds=10, memory_mb=512, reserved_concurrency=-1, connections=ConnectionPolicy())
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(spec, **changes)
 

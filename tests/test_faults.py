@@ -26,7 +26,7 @@ from tenant_access import (
     sts_client,
 )
 
-from constructs_lib.function_contract import AccessConfig
+from constructs_lib.function_contract import AccessConfig, ConnectionPolicy
 from constructs_lib.tenancy import Tenant, all_tenants
 from loadtest.local.processes import free_port
 from loadtest.local.standins import MemorySecretStore, NativePasswordAfterAssumeRole
@@ -117,7 +117,7 @@ def instance(world, monkeypatch):
         tenant_role_arn=ROLE_ARN,
         db_user_arn_prefix="arn:aws:rds-db:us-east-1:123456789012:dbuser:",
         tenant_count=TENANTS,
-        max_tenant_connections=TENANTS,
+        connections=ConnectionPolicy(max_kept=TENANTS),
         ca_file=str(server.pki.ca_file),
         port=server.port,
     )
@@ -212,7 +212,7 @@ def test_credentials_and_tokens_expiring_during_a_run_are_renewed_without_a_fail
         tenant_role_arn=ROLE_ARN,
         db_user_arn_prefix="arn:aws:rds-db:us-east-1:123456789012:dbuser:",
         tenant_count=TENANTS,
-        max_tenant_connections=1,
+        connections=ConnectionPolicy(max_kept=1),
         ca_file=str(server.pki.ca_file),
         port=server.port,
     )

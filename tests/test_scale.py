@@ -107,7 +107,14 @@ def test_the_access_function_routes_each_tenant_to_its_shard(monkeypatch):
         "TENANT_ROLE_ARN": "arn:aws:iam::111122223333:role/t-proxy-{shard}-tenant-access",
     }
     config = AccessConfig.from_environment(
-        {**env, "TENANT_COUNT": "600", "MAX_TENANT_CONNECTIONS": "4", "CA_BUNDLE": "certs/amazon-root-ca.pem"}
+        {
+            **env,
+            "TENANT_COUNT": "600",
+            "MAX_TENANT_CONNECTIONS": "4",
+            "DB_MODE": "kept",
+            "DB_MAX_AGE": "900",
+            "CA_BUNDLE": "certs/amazon-root-ca.pem",
+        }
     )
     route = access_handler.build_tenant_data(config, passwords=None)._route
     for tenant_id, shard in [(0, 0), (199, 0), (200, 1), (399, 1), (400, 2), (599, 2)]:

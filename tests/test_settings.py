@@ -5,6 +5,7 @@ import json
 import pytest
 
 from constructs_lib import settings as app_settings
+from constructs_lib.function_contract import ConnectionPolicy
 from constructs_lib.settings import Settings, SettingsError, from_sources, load
 from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY
 from tests.support.paths import CDKTF_JSON, ROOT
@@ -44,6 +45,11 @@ BAD_VALUES = [
     ("state_bucket", "Not_A_Bucket", "should match pattern"),
     ("rds_ca_bundle", "/nonexistent/rds-ca.pem", "no such file"),
     ("rds_ca_bundle", __file__, "cannot load it as PEM certificates"),
+    ("access_connection_mode", "pooled", "'kept' or 'per_request'"),
+    ("proxy_side_max_kept_connections", "0", "greater than or equal to 1"),
+    ("no_proxy_side_max_kept_connections", "201", "less than or equal to 200"),
+    ("kept_connection_max_age_seconds", "901", "less than or equal to 900"),
+    ("kept_connection_max_age_seconds", "30", "greater than or equal to 60"),
 ]
 
 
@@ -153,3 +159,33 @@ def test_main_reads_settings_from_environment(tmp_path):
     assert result.returncode != 0
     assert "invalid setting locust_worker_capacity='99'" in result.stderr
     assert not outdir.exists()
+
+
+def test_each_side_gets_its_own_connection_policy_into_its_function():
+    chosen = from_sources(
+        {},
+        {},
+        {
+            "access_connection_mode": "per_request",
+            "proxy_side_max_kept_connections": "300",
+            "no_proxy_side_max_kept_connections": "2",
+            "kept_connection_max_age_seconds": "600",
+        },
+    )
+    proxy, no_proxy = chosen.connection_policy("proxy"), chosen.connection_policy("no_proxy")
+    assert (proxy.mode, proxy.max_kept, proxy.max_age_seconds) == ("per_request", 300, 600)
+    assert (no_proxy.mode, no_proxy.max_kept, no_proxy.max_age_seconds) == ("per_request", 2, 600)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"mode": "pooled"}, "connection mode is one of kept, per_request"),
+        ({"max_kept": 0}, "max_kept must be positive"),
+        ({"max_age_seconds": 901}, "an IAM token's lifetime"),
+        ({"max_age_seconds": 0}, "an IAM token's lifetime"),
+    ],
+)
+def test_a_connection_policy_refuses_nonsense(changes, message):
+    with pytest.raises(ValueError, match=message):
+        ConnectionPolicy(**changes)

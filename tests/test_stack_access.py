@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from constructs_lib.function_contract import session_tags
+from constructs_lib.function_contract import IAM_TOKEN_LIFETIME_SECONDS, AccessConfig, session_tags
+from constructs_lib.settings import Settings
 from constructs_lib.tenancy import all_tenants
 from constructs_lib.vpc_function import BASE_POLICIES
 from tests.support import iam
@@ -91,6 +92,22 @@ def test_access_functions_are_private_traced_and_bounded(stack, side, ca):
     assert env["TENANT_COUNT"] == str(TENANTS) and int(env["MAX_TENANT_CONNECTIONS"]) >= 1
     private = {s.ref("id") for s in stack.under(side) if s.type == "aws_subnet" and s.body["tags"]["tier"] == "private"}
     assert set(body["vpc_config"]["subnet_ids"]) == private
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_each_access_function_is_told_its_sides_connection_policy(stack, side):
+    env = access_function(stack, side).body["environment"]["variables"]
+    told = AccessConfig.from_environment(env).connections
+    assert told == Settings().connection_policy(side)
+    assert told.mode == "kept" and told.max_age_seconds <= IAM_TOKEN_LIFETIME_SECONDS
+
+
+def test_the_proxy_side_keeps_more_connections_than_the_no_proxy_side(stack):
+    kept = {
+        side: AccessConfig.from_environment(access_function(stack, side).body["environment"]["variables"])
+        for side in SIDES
+    }
+    assert kept["proxy"].connections.max_kept >= TENANTS > kept["no_proxy"].connections.max_kept
 
 
 def test_access_functions_connect_to_the_reader_endpoints(stack):

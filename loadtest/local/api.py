@@ -1,30 +1,27 @@
 """A local stand-in for API Gateway: turns HTTP requests into REST API proxy events for the access function.
 
-Routes ``GET /proxy_stage/`` and ``GET /no_proxy_stage/`` to the project's own access function,
-each stage with its own function configuration and warm state, and answers what the function
-answers. Like the API's request validator it refuses a request without ``tenant`` itself. Each
-stage behaves as one warm Lambda instance: it serves one request at a time.
+Routes ``GET /proxy_stage/`` and ``GET /no_proxy_stage/`` to each stage's function (a
+``FunctionPool``: Lambda's instances, each with its own configuration and warm state) and answers
+what the function answers. Like the API's request validator it refuses a request without
+``tenant`` itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-import access_handler
-from tenant_data import TenantData
 
+class Function(Protocol):
+    """What a stage's Lambda integration calls: one event in, the function's answer out."""
 
-@dataclass
-class Stage:
-    data: TenantData
-    tenant_count: int
-    lock: threading.Lock
+    def invoke(self, event: Any) -> dict: ...
 
 
 def proxy_event(stage: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]) -> dict:
@@ -42,7 +39,7 @@ def proxy_event(stage: str, path: str, query: Mapping[str, list[str]], headers: 
 
 
 class LocalApi:
-    def __init__(self, stages: Mapping[str, Stage], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, stages: Mapping[str, Function], host: str = "127.0.0.1", port: int = 0) -> None:
         self.stages = dict(stages)
         api = self
 
@@ -57,8 +54,7 @@ class LocalApi:
                 if "tenant" not in query:
                     return self._send(400, {"message": "Missing required request parameters: [tenant]"})
                 event = proxy_event(stage_name, url.path, query, self.headers)
-                with stage.lock:
-                    response = access_handler.answer(event, stage.data, stage.tenant_count)
+                response = stage.invoke(event)
                 self._send(response["statusCode"], response["body"], response.get("headers", {}))
 
             def _send(self, status: int, body: dict | str, headers: Mapping[str, str] = {}) -> None:
@@ -70,7 +66,8 @@ class LocalApi:
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client left: nobody to answer
+                    self.wfile.write(payload)
 
             def log_message(self, *args) -> None:
                 pass  # Locust reports every request; a line per request here would only be noise

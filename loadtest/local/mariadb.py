@@ -47,6 +47,7 @@ class MariaDB:
     process: subprocess.Popen | None = None
     # As Aurora with the stacks' parameter group; off only to show that tenant users require TLS themselves.
     require_secure_transport: bool = True
+    max_connections: int = 500
 
     @property
     def socket_path(self) -> Path:
@@ -118,7 +119,7 @@ class MariaDB:
                 f"--ssl-cert={self.pki.cert_file}",
                 f"--ssl-key={self.pki.key_file}",
                 f"--require-secure-transport={'ON' if self.require_secure_transport else 'OFF'}",
-                "--max-connections=500",
+                f"--max-connections={self.max_connections}",
                 "--innodb-buffer-pool-size=256M",
                 f"--log-error={self.directory / 'error.log'}",
             ],
@@ -143,7 +144,11 @@ class MariaDB:
         stop_process(self.process)
 
 
-def start_mariadb(directory: Path, pki: TestPki | None = None, *, require_secure_transport: bool = True) -> MariaDB:
+def start_mariadb(
+    directory: Path, pki: TestPki | None = None, *, require_secure_transport: bool = True, max_connections: int = 500
+) -> MariaDB:
     """A started server; ``pki`` chooses its CA and certificate (default: a fresh CA, a certificate for 127.0.0.1)."""
     pki = pki or make_pki(directory / "pki")
-    return MariaDB(directory, pki, require_secure_transport=require_secure_transport).start()
+    return MariaDB(
+        directory, pki, require_secure_transport=require_secure_transport, max_connections=max_connections
+    ).start()

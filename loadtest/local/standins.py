@@ -33,3 +33,15 @@ class NativePasswordAfterAssumeRole:
     def password(self, tenant, target):
         self.credentials.get(tenant, target)
         return self.store.values[tenant.secret_name(self.name_prefix)]["password"]
+
+
+class NativePasswordAfterIamToken:
+    """The whole token path as on AWS (tenant session, token signed with it, reuse as the policy says),
+    then the seeded native password for the login MariaDB can check."""
+
+    def __init__(self, tokens, store: MemorySecretStore, name_prefix: str) -> None:
+        self.tokens, self.store, self.name_prefix = tokens, store, name_prefix
+
+    def password(self, tenant, target):
+        self.tokens.password(tenant, target)
+        return self.store.values[tenant.secret_name(self.name_prefix)]["password"]
