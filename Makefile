@@ -16,7 +16,7 @@ PY_SOURCES := main.py constructs_lib lambda loadtest tests
 RUFF_FORMAT_ARGS := --line-length 120 --target-version py311
 RUFF_ARGS := $(RUFF_FORMAT_ARGS) --select E,F,W,B,UP,SIM,I
 
-.PHONY: setup test-tools mariadb synth preflight test lint lock-loadtest addresses locust-ui bench bench-seed bench-access rehearse loadtest emulate stacks lock approval deploy-state deploy diff destroy destroy-state plan plan-summary emulator emulator-stop
+.PHONY: setup test-tools mariadb synth preflight test lint lock-loadtest addresses locust-ui bench bench-seed bench-access rehearse report loadtest emulate stacks lock approval deploy-state deploy diff destroy destroy-state plan plan-summary emulator emulator-stop
 
 setup: .venv/.synced $(CDKTF)
 
@@ -76,6 +76,12 @@ bench-access: setup mariadb
 REHEARSAL_ARGS ?=
 rehearse: setup mariadb
 	pipenv run python -m loadtest.rehearsal $(REHEARSAL_ARGS)
+
+## One run on one page: make report RUN=reports/rehearsal (or an unattended AWS run's downloaded reports;
+## the first time, that needs AWS credentials: the CloudWatch metrics of its window are read and kept).
+report: setup
+	@test -n "$(RUN)" || { echo "make report RUN=<run directory>"; exit 2; }
+	pipenv run python -m loadtest.report "$(RUN)" $(REPORT_ARGS)
 
 ## An unattended Locust run against a deployed API (run it where the API is reachable, e.g. the primary).
 HOST ?=

@@ -210,6 +210,7 @@ def _load_test_outputs(stack: AwsStack, load_test: LoadTestSide) -> None:
     outputs = {f"{stage}_url": (api.stages[stage].invoke_url, f"API URL of {stage}") for stage in api.stages}
     outputs["access_log_groups"] = ([group.name for group in api.log_groups.values()], "API access log groups")
     outputs["url"] = (api.base_url, "API base URL: append /proxy_stage/?tenant=N or /no_proxy_stage/?tenant=N")
+    outputs["name"] = (api.api.name, "REST API name (ApiName in CloudWatch; make report reads it)")
     add_outputs(stack, "api", outputs)
     locust = load_test.locust
     add_outputs(

@@ -359,6 +359,8 @@ class LoadTest(Construct):
             "LOCUST_EXPECT_WORKERS_MAX_WAIT": str(run.expect_workers_max_wait_seconds),
             "LOCUST_CSV": f"{REPORTS_DIR}/locust",
             "LOCUST_HTML": f"{REPORTS_DIR}/locust.html",
+            # A row per path every second: the window and per-path series make report draws.
+            "LOCUST_CSV_FULL_HISTORY": "true",
         }
 
     def _primary_service_policy(self, props: LoadTestProps) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ sys.path[:0] = [str(ROOT)]
 
 from constructs_lib.function_contract import CONNECTION_MODES, ConnectionPolicy  # noqa: E402
 from constructs_lib.settings import Settings  # noqa: E402
+from loadtest import report  # noqa: E402
 from loadtest.local.deployment import DB_LATENCY_MS, LocalDeployment, StageSpec, local_deployment  # noqa: E402
 
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
@@ -206,11 +208,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded {options.tenants} tenants into MariaDB on {deployment.server.host}:{deployment.server.port}")
         print(f"local API on {deployment.api.url}; Locust: {options.users} users for {options.run_time}")
         exit_code = run_locust(deployment.api.url, options)
-        deployment.sampler.write_csv(options.report_dir / "rehearsal_db.csv")
+        deployment.api.write_access_log(options.report_dir / report.ACCESS_LOG)
         print_scaling(deployment)
+    deployment.sampler.write_csv(options.report_dir / report.DB_SAMPLES)  # its last sample: after the stop
     label_report(options.report_dir / "rehearsal.html")
     print_summary(summary(options.report_dir / "rehearsal_stats.csv"))
-    print(f"reports: {options.report_dir}/rehearsal.html, rehearsal.json, rehearsal_*.csv and rehearsal_db.csv")
+    (options.report_dir / report.RUN_INFO).write_text(json.dumps({"title": REHEARSAL_TITLE, "note": REHEARSAL_LABEL}))
+    run = report.load_run(options.report_dir)
+    print("as the local API saw them (it also counts requests Locust abandoned when it stopped):")
+    for verdict in report.verdicts(run):
+        print(f"  {verdict.line}")
+    print(f"reports: {options.report_dir}/rehearsal.html, rehearsal.json, rehearsal_*.csv")
+    print(f"comparison report: {report.write_report(run, options.report_dir)}")
     return exit_code
 
 

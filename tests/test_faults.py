@@ -26,13 +26,13 @@ from tenant_access import (
     sts_client,
 )
 
-from constructs_lib.function_contract import AccessConfig, ConnectionPolicy
+from constructs_lib.function_contract import ConnectionPolicy
 from constructs_lib.tenancy import Tenant, all_tenants
+from loadtest.local.deployment import local_access_config
 from loadtest.local.processes import free_port
 from loadtest.local.standins import MemorySecretStore, NativePasswordAfterAssumeRole
 
 TENANTS = 4
-ROLE_ARN = "arn:aws:iam::123456789012:role/faults-tenant-access"
 FUNCTION_TIMEOUT_SECONDS = 10
 
 
@@ -111,15 +111,8 @@ def instance(world, monkeypatch):
         "POWERTOOLS_TRACE_DISABLED": "1",
     }.items():
         monkeypatch.setenv(key, value)
-    config = AccessConfig(
-        endpoints=[server.host],
-        resource_ids=["prx-faults"],
-        tenant_role_arn=ROLE_ARN,
-        db_user_arn_prefix="arn:aws:rds-db:us-east-1:123456789012:dbuser:",
-        tenant_count=TENANTS,
-        connections=ConnectionPolicy(max_kept=TENANTS),
-        ca_file=str(server.pki.ca_file),
-        port=server.port,
+    config = local_access_config(
+        server, TENANTS, ConnectionPolicy(max_kept=TENANTS), name="faults", resource_id="prx-faults"
     )
     credentials = TenantCredentialSource(sts_client("us-east-1", endpoint_url=sts.url))
     data = access_handler.build_tenant_data(config, NativePasswordAfterAssumeRole(credentials, store, "faults"))
@@ -206,16 +199,7 @@ def test_credentials_and_tokens_expiring_during_a_run_are_renewed_without_a_fail
             tokens.password(tenant, target)
             return store.values[tenant.secret_name("faults")]["password"]
 
-    config = AccessConfig(
-        endpoints=[server.host],
-        resource_ids=["prx-faults"],
-        tenant_role_arn=ROLE_ARN,
-        db_user_arn_prefix="arn:aws:rds-db:us-east-1:123456789012:dbuser:",
-        tenant_count=TENANTS,
-        connections=ConnectionPolicy(max_kept=1),
-        ca_file=str(server.pki.ca_file),
-        port=server.port,
-    )
+    config = local_access_config(server, TENANTS, ConnectionPolicy(max_kept=1), name="faults", resource_id="prx-faults")
     data = access_handler.build_tenant_data(config, TokenThenNativePassword())
     minutes = 180
     for minute in range(minutes):

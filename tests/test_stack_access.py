@@ -11,6 +11,7 @@ from constructs_lib.function_contract import IAM_TOKEN_LIFETIME_SECONDS, AccessC
 from constructs_lib.settings import Settings
 from constructs_lib.tenancy import all_tenants
 from constructs_lib.vpc_function import BASE_POLICIES
+from loadtest import cloudwatch_run
 from tests.support import iam
 from tests.support.access_stack import (
     access_function,
@@ -202,6 +203,17 @@ def test_outputs_name_the_api_functions_and_logs(stack):
         "no_proxy_access_function_name",
     ):
         assert key in outputs
+
+
+def test_the_report_finds_every_name_it_asks_cloudwatch_for_among_the_outputs(stack):
+    values = {name: output["value"] for name, output in stack.outputs.items()}
+    asked = cloudwatch_run.queries(values)  # a missing output is a KeyError here, not on the operator's machine
+    [api] = stack.resources("aws_api_gateway_rest_api")
+    assert values["api_name"] == api.ref("name")
+    dimensions = [q.dimensions for q in asked]
+    assert {"ApiName": api.ref("name"), "Stage": "no_proxy_stage"} in dimensions
+    clusters = {c.ref("cluster_identifier") for c in stack.resources("aws_rds_cluster")}
+    assert {d["DBClusterIdentifier"] for d in dimensions if "DBClusterIdentifier" in d} == clusters
 
 
 def test_without_the_load_test_the_proxy_access_function_remains(proxy_only_synth):

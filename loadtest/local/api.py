@@ -9,10 +9,13 @@ what the function answers. Like the API's request validator it refuses a request
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import threading
+import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -38,9 +41,21 @@ def proxy_event(stage: str, path: str, query: Mapping[str, list[str]], headers: 
     }
 
 
+@dataclass(frozen=True)
+class AccessRecord:
+    """What API Gateway's access log would say about one request of a stage."""
+
+    time: float  # epoch seconds, when the request arrived
+    stage: str
+    status: int
+    latency_ms: float
+
+
 class LocalApi:
     def __init__(self, stages: Mapping[str, Function], host: str = "127.0.0.1", port: int = 0) -> None:
         self.stages = dict(stages)
+        self.access_log: list[AccessRecord] = []
+        self._log_lock = threading.Lock()
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,8 +69,14 @@ class LocalApi:
                 if "tenant" not in query:
                     return self._send(400, {"message": "Missing required request parameters: [tenant]"})
                 event = proxy_event(stage_name, url.path, query, self.headers)
+                arrived, started = time.time(), time.perf_counter()
                 response = stage.invoke(event)
                 self._send(response["statusCode"], response["body"], response.get("headers", {}))
+                record = AccessRecord(
+                    arrived, stage_name, response["statusCode"], (time.perf_counter() - started) * 1000
+                )
+                with api._log_lock:
+                    api.access_log.append(record)
 
             def _send(self, status: int, body: dict | str, headers: Mapping[str, str] = {}) -> None:
                 payload = (body if isinstance(body, str) else json.dumps(body)).encode()
@@ -74,6 +95,12 @@ class LocalApi:
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def write_access_log(self, path) -> None:
+        with self._log_lock, open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["time", "stage", "status", "latency_ms"])
+            writer.writerows((r.time, r.stage, r.status, round(r.latency_ms, 3)) for r in self.access_log)
 
     @property
     def url(self) -> str:

@@ -59,14 +59,21 @@ class LocalDeployment:
     log_dir: Path
 
 
-def stage_configuration(
-    server: MariaDB, side: str, tenant_count: int, policy: ConnectionPolicy, port: int | None = None
+def local_access_config(
+    server: MariaDB,
+    tenant_count: int,
+    policy: ConnectionPolicy,
+    *,
+    name: str,
+    resource_id: str,
+    port: int | None = None,
 ) -> AccessConfig:
-    """The stage function's contract; ``port`` is where it reaches the server (the latency relay, if any)."""
+    """The access function's contract for a local server (one shard); ``port`` is where it reaches the server
+    (the latency relay, if any). Account and partition are moto's: nothing leaves this machine."""
     return AccessConfig(
         endpoints=[server.host],
-        resource_ids=[RESOURCE_IDS[side]],
-        tenant_role_arn=f"arn:aws:iam::123456789012:role/{NAME_PREFIX}-{side}-tenant-access",
+        resource_ids=[resource_id],
+        tenant_role_arn=f"arn:aws:iam::123456789012:role/{name}-tenant-access",
         db_user_arn_prefix=f"arn:aws:rds-db:{REGION}:123456789012:dbuser:",
         tenant_count=tenant_count,
         connections=policy,
@@ -98,7 +105,14 @@ def local_deployment(
         # STS in its own process: in this one it would share the interpreter lock with the API's threads.
         sts = emulator.start(free_port(), scratch / "sts.log")
         for stage in stages:
-            config = stage_configuration(server, stage.side, tenants, stage.policy, db_port)
+            config = local_access_config(
+                server,
+                tenants,
+                stage.policy,
+                name=f"{NAME_PREFIX}-{stage.side}",
+                resource_id=RESOURCE_IDS[stage.side],
+                port=db_port,
+            )
             environment = {
                 **lambda_environment(f"{NAME_PREFIX}-{stage.side}-access", config.to_environment()),
                 "AWS_ACCESS_KEY_ID": NAME_PREFIX,

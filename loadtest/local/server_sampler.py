@@ -26,7 +26,7 @@ COUNTERS = (
 
 @dataclass(frozen=True)
 class Sample:
-    seconds: float  # since the sampler started
+    time: float  # epoch seconds
     values: dict[str, int]
 
 
@@ -38,7 +38,6 @@ class ServerSampler:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one connection, read from the sampling thread and by callers
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._start = time.monotonic()
         self.samples: list[Sample] = []
 
     def read(self) -> dict[str, int]:
@@ -48,7 +47,7 @@ class ServerSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set() and len(self.samples) < self._max:
-            self.samples.append(Sample(round(time.monotonic() - self._start, 3), self.read()))
+            self.samples.append(Sample(round(time.time(), 3), self.read()))
             self._stop.wait(self._interval)
 
     def __enter__(self) -> ServerSampler:
@@ -58,12 +57,12 @@ class ServerSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.samples.append(Sample(round(time.monotonic() - self._start, 3), self.read()))
+        self.samples.append(Sample(round(time.time(), 3), self.read()))
         self._connection.close()
 
     def write_csv(self, path: Path) -> None:
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["seconds", *COUNTERS])
+            writer.writerow(["time", *COUNTERS])
             for sample in self.samples:
-                writer.writerow([sample.seconds, *(sample.values.get(name, 0) for name in COUNTERS)])
+                writer.writerow([sample.time, *(sample.values.get(name, 0) for name in COUNTERS)])

@@ -41,14 +41,14 @@ from moto import mock_aws  # noqa: E402
 from seeding import PasswordInSecretUser, TenantSeeder  # noqa: E402
 from tenant_data import ConnectionStats, query_rows, random_ids  # noqa: E402
 
-from constructs_lib.function_contract import AccessConfig, ConnectionPolicy  # noqa: E402
+from constructs_lib.function_contract import ConnectionPolicy  # noqa: E402
 from constructs_lib.settings import Settings  # noqa: E402
 from constructs_lib.tenancy import Tenant, all_tenants  # noqa: E402
+from loadtest.local.deployment import local_access_config  # noqa: E402
 from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER, MariaDB, start_mariadb  # noqa: E402
 from loadtest.local.standins import MemorySecretStore, NativePasswordAfterIamToken  # noqa: E402
 from tests.support.lambda_context import FakeLambdaContext  # noqa: E402
 
-ROLE_ARN = "arn:aws:iam::123456789012:role/bench-tenant-access"
 ZIPF_S = 1.1
 PROXY_KEPT = Settings.model_fields["proxy_side_max_kept_connections"].default
 NO_PROXY_KEPT = Settings.model_fields["no_proxy_side_max_kept_connections"].default
@@ -108,16 +108,7 @@ def run(server: MariaDB, store: MemorySecretStore, tenants: int, requests: int, 
     results = []
     for mix in MIXES:
         for design, policy in DESIGNS.items():
-            config = AccessConfig(
-                endpoints=[server.host],
-                resource_ids=["prx-bench"],
-                tenant_role_arn=ROLE_ARN,
-                db_user_arn_prefix="arn:aws:rds-db:us-east-1:123456789012:dbuser:",
-                tenant_count=tenants,
-                connections=policy,
-                ca_file=str(server.pki.ca_file),
-                port=server.port,
-            )
+            config = local_access_config(server, tenants, policy, name="bench", resource_id="prx-bench")
             os.environ.update(config.to_environment())  # what the handler reads, as the stack writes it
             access_handler.configuration.cache_clear()
             tokens = access_handler.iam_passwords(config, "us-east-1", sts)
