@@ -8,6 +8,7 @@ destroy cycle works at the API level. Nothing runs in it: no DNS, no function co
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import re
 import subprocess
@@ -49,14 +50,28 @@ def changed_attributes(change: dict) -> set[str]:
     return {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
 
 
+@pytest.fixture(scope="module")
+def cycles(terraform_config, tmp_path_factory):
+    """Both cycles at once: each spends most of its time waiting on Terraform and its own emulator."""
+    started = {
+        "proxy_only": proxy_only_cycle(tmp_path_factory.mktemp("emulated-proxy_only"), terraform_config),
+        "walkthrough": readme_walkthrough(tmp_path_factory.mktemp("emulated-walkthrough")),
+    }
+    with concurrent.futures.ThreadPoolExecutor(len(started)) as workers:
+        running = {name: workers.submit(next, cycle) for name, cycle in started.items()}
+        records = {name: future.exception() or future.result() for name, future in running.items()}
+    yield records
+    for cycle in started.values():
+        cycle.close()  # each cycle's own cleanup (its emulator)
+
+
 @pytest.fixture(scope="module", params=["proxy_only", "walkthrough"])
-def lifecycle(request, terraform_config, tmp_path_factory):
+def lifecycle(request, cycles):
     """One whole cycle; the record of each step is what the tests below read."""
-    work = tmp_path_factory.mktemp(f"emulated-{request.param}")
-    if request.param == "walkthrough":
-        yield from readme_walkthrough(work)
-    else:
-        yield from proxy_only_cycle(work, terraform_config)
+    record = cycles[request.param]
+    if isinstance(record, BaseException):
+        raise record
+    return record
 
 
 def readme_walkthrough(work):
