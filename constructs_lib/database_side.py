@@ -178,6 +178,7 @@ class DatabaseSide(Construct):
             label=self.side.replace("_", " "),
             api_stage=self.api_stage,
             function_name=self.function.function.function_name,
+            cluster_id=self.cluster.cluster.cluster_identifier,
             reader_instance_ids=[reader.identifier for reader in self.cluster.readers],
             proxy_names=[proxy.proxy.name for proxy in self.proxies],
         )

@@ -165,10 +165,31 @@ def test_dashboard_compares_both_sides_on_every_layer(stack):
     assert stages == {"proxy_stage", "no_proxy_stage"}
     functions = {m[3] for m in metrics if m[0] == "AWS/Lambda"}
     assert len(functions) == 2
-    readers = {m[3] for m in metrics if m[1] == "CPUUtilization"}
+    readers = {m[3] for m in metrics if m[1] == "CPUUtilization" and m[2] == "DBInstanceIdentifier"}
     assert len(readers) == 4
     proxies = {m[3] for m in metrics if m[2] == "ProxyName"}
     assert proxies == {p.ref("name") for p in stack.resources("aws_db_proxy")}
+
+
+def test_dashboard_reader_graphs_compare_the_clusters_as_the_blog_does(stack):
+    """One line per cluster's reader role (Proxy against No Proxy) for every reader graph, with network
+    receive throughput; no query cache widget (Aurora MySQL 3 has no query cache)."""
+    dashboard = one(stack, "aws_cloudwatch_dashboard")
+    widgets = json.loads(dashboard.body["dashboard_body"])["widgets"]
+    clusters = {c.ref("cluster_identifier") for c in stack.resources("aws_rds_cluster")}
+    comparison = [w["properties"] for w in widgets if w["properties"]["title"].startswith("Readers: ")]
+    assert {p["metrics"][0][1] for p in comparison} >= {
+        "CPUUtilization",
+        "DatabaseConnections",
+        "SelectLatency",
+        "NetworkReceiveThroughput",
+    }
+    for properties in comparison:
+        lines = properties["metrics"]
+        assert [(m[2], m[4], m[5]) for m in lines] == [("DBClusterIdentifier", "Role", "READER")] * 2
+        assert {m[3] for m in lines} == clusters and {m[6]["label"] for m in lines} == {"proxy", "no proxy"}
+    metric_names = {m[1] for w in widgets for m in w["properties"]["metrics"]}
+    assert "ResultSetCacheHitRatio" not in metric_names
 
 
 def test_outputs_name_the_locust_url_and_dashboard(stack):
