@@ -123,6 +123,7 @@ def _database_side_props(
             tenants=tenants,
             package=package,
             cluster=cluster,
+            sample_data=settings.sample_data,
             access=AccessSpec(
                 timeout_seconds=settings.access_function_timeout_seconds,
                 memory_mb=settings.access_function_memory_mb,

@@ -70,6 +70,7 @@ class DatabaseSideProps:
     package: FunctionPackage
     cluster: ClusterSpec
     access: AccessSpec
+    sample_data: bool = True  # 1,000 rows per tenant; false: tenants with empty tables
 
     def __post_init__(self) -> None:
         if not self.tenants or [t.id for t in self.tenants] != list(range(len(self.tenants))):
@@ -132,6 +133,7 @@ class DatabaseSide(Construct):
                 package=props.package,
                 tenants=props.tenants,
                 proxies=self.proxies,
+                sample_rows=props.sample_data,
             ),
         )
         self.access = AccessFunction(

@@ -131,6 +131,14 @@ class Settings(BaseModel):
         description="Also build the No Proxy and Load Test VPCs; false builds the Proxy side only.",
         **_allowed("true or false"),
     )
+    load_sample_data: bool | None = Field(
+        None,
+        description=(
+            "Fill each tenant's table with 1,000 sample rows; false creates the tenants (user, database, empty "
+            "table, grant, secret) for your own data. Unset: follows create_load_test_stack."
+        ),
+        **_allowed("true, false, or unset (follows create_load_test_stack)"),
+    )
     aurora_engine_version: str = Field(
         DEFAULT_ENGINE_VERSION,
         description="Pinned Aurora MySQL engine version of both clusters (instances never upgrade themselves).",
@@ -489,6 +497,11 @@ class Settings(BaseModel):
     @property
     def access_functions(self) -> int:
         return 2 if self.create_load_test_stack else 1
+
+    @property
+    def sample_data(self) -> bool:
+        """Whether seeding loads sample rows: as set, or as the blog does (only with the load test)."""
+        return self.create_load_test_stack if self.load_sample_data is None else self.load_sample_data
 
     def account_facts(self):
         """What the preflight gate needs to know beyond the synthesized JSON."""

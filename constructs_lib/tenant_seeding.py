@@ -28,6 +28,15 @@ from constructs_lib.vpc_function import VpcFunction, VpcFunctionProps
 SEEDING_TIMEOUT_SECONDS = 900  # Lambda's maximum; a shard of 200 tenants takes far less
 
 
+def seed_request(first: int, last: int, sample_rows: bool) -> dict[str, object]:
+    """The seeding function's input for one shard. ``sample_rows`` is written only when false, so that the
+    default input (and with it every deployed invocation) stays what it was before the option existed."""
+    request: dict[str, object] = {"first_tenant": first, "last_tenant": last}
+    if not sample_rows:
+        request["sample_rows"] = False
+    return request
+
+
 @dataclass(frozen=True)
 class TenantSeedingProps:
     name: str
@@ -38,6 +47,7 @@ class TenantSeedingProps:
     tenants: Sequence[Tenant]
     # Proxy side: the proxies whose tenant secrets receive the passwords. None: IAM-authenticated users.
     proxies: Sequence[TenantProxy] = ()
+    sample_rows: bool = True  # false: each tenant's table stays empty, for the operator's own data
 
 
 class TenantSeeding(Construct):
@@ -78,7 +88,7 @@ class TenantSeeding(Construct):
                     self,
                     f"seed_shard_{index}",
                     function_name=self.function.function.function_name,
-                    input=json.dumps({"first_tenant": shard[0].id, "last_tenant": shard[-1].id}),
+                    input=json.dumps(seed_request(shard[0].id, shard[-1].id, props.sample_rows)),
                     triggers={"code": props.package.code_hash},
                     depends_on=[
                         cluster.writer,

@@ -28,6 +28,7 @@ tracer = Tracer(service="tenant-seeding")
 class SeedRequest(BaseModel):
     first_tenant: int = Field(ge=0)
     last_tenant: int = Field(ge=0)
+    sample_rows: bool = True  # false: tenants get an empty table (load_sample_data = false)
 
     @model_validator(mode="after")
     def _one_shard_at_most(self) -> SeedRequest:
@@ -65,7 +66,8 @@ def handler(request: SeedRequest, context: LambdaContext) -> dict[str, object]:
         ca_file=os.environ["CA_BUNDLE"],
     )
     tenants = [Tenant(i) for i in range(request.first_tenant, request.last_tenant + 1)]
-    report = TenantSeeder(connect, identity_from_environment(store)).seed(tenants)
+    seeder = TenantSeeder(connect, identity_from_environment(store), sample_rows=request.sample_rows)
+    report = seeder.seed(tenants)
     logger.info("seeding finished", extra={"report": report.as_dict()})
     if report.failed:
         raise SeedingFailed(f"tenants not seeded: {', '.join(map(str, sorted(report.failed)))}; see the log")

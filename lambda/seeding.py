@@ -1,4 +1,5 @@
-"""Create tenants in a cluster: user, own database, 1,000 rows, and a SELECT grant on that database only.
+"""Create tenants in a cluster: user, own database, its table (1,000 sample rows unless told not to), and a
+SELECT grant on that database only.
 
 Idempotent and additive: a complete tenant is left untouched, a missing or half-made one is
 completed, nothing is ever dropped. Each tenant's rows are committed before its user gets its
@@ -101,9 +102,11 @@ class TenantSeeder:
         self,
         connect: Callable[[], pymysql.connections.Connection],
         identity: UserIdentity,
+        sample_rows: bool = True,
     ) -> None:
         self._connect = connect
         self._identity = identity
+        self._sample_rows = sample_rows
 
     def seed(self, tenants: Iterable[Tenant]) -> SeedReport:
         report = SeedReport()
@@ -155,7 +158,7 @@ class TenantSeeder:
             # row travels over the network, and a half-filled table from a failed run is completed.
             value_columns = ", ".join(f"`{c}`" for c in VALUE_COLUMNS)
             random_values = ", ".join(f"FLOOR(RAND() * {MAX_VALUE + 1})" for _ in VALUE_COLUMNS)
-            inserted = cursor.execute(
+            inserted = self._sample_rows and cursor.execute(
                 f"INSERT INTO {table} (`ID`, {value_columns}) "
                 f"WITH RECURSIVE ids (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM ids WHERE n < {ROWS_PER_TENANT}) "
                 f"SELECT n, {random_values} FROM ids WHERE n NOT IN (SELECT `ID` FROM {table})"

@@ -301,3 +301,44 @@ def test_connections_verify_the_server_certificate(mariadb_factory, tmp_path):
         )
     assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
     assert db.tls_context(str(server.pki.ca_file), server.host) is db.tls_context(str(server.pki.ca_file), server.host)
+
+
+def test_without_sample_data_tenants_get_an_empty_table_for_their_own_rows(mariadb_factory, aws, monkeypatch):
+    """load_sample_data = false: user, database, table, grant and secret, and no rows; loading the sample
+    later adds rows, and switching it off again drops nothing."""
+    server = mariadb_factory()
+    prefix = "own-data"
+    tenants = all_tenants(3)
+    for tenant in tenants:
+        aws.create_secret(Name=tenant.secret_name(prefix))
+    master = aws.create_secret(
+        Name="rds!cluster-own-data", SecretString=json.dumps({"username": MASTER_USER, "password": MASTER_PASSWORD})
+    )
+    for key, value in {
+        "DB_HOST": server.host,
+        "DB_PORT": str(server.port),
+        "MASTER_SECRET_ARN": master["ARN"],
+        "TENANT_AUTH": "password",
+        "NAME_PREFIX": prefix,
+        "CA_BUNDLE": str(server.pki.ca_file),
+    }.items():
+        monkeypatch.setenv(key, value)
+
+    def rows_seen_by_each_tenant():
+        seen = []
+        for tenant in tenants:
+            password = json.loads(aws.get_secret_value(SecretId=tenant.secret_name(prefix))["SecretString"])["password"]
+            with server.connect(tenant.db_user, password, tenant.database) as own, own.cursor() as cursor:
+                cursor.execute(f"SELECT COUNT(*) FROM `{TENANT_TABLE}`")
+                seen.append(cursor.fetchone()[0])
+        return seen
+
+    request = {"first_tenant": 0, "last_tenant": 2, "sample_rows": False}
+    report = seed_handler.handler(request, FakeLambdaContext())
+    assert report["created"] == 3 and not report["failed"]
+    assert rows_seen_by_each_tenant() == [0, 0, 0]  # each tenant logs in and reads its own (empty) table
+    assert seed_handler.handler(request, FakeLambdaContext())["unchanged"] == 3
+    seed_handler.handler({"first_tenant": 0, "last_tenant": 2}, FakeLambdaContext())
+    assert rows_seen_by_each_tenant() == [ROWS_PER_TENANT] * 3
+    seed_handler.handler(request, FakeLambdaContext())
+    assert rows_seen_by_each_tenant() == [ROWS_PER_TENANT] * 3

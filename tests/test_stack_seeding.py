@@ -4,7 +4,9 @@ import json
 
 import pytest
 
+from constructs_lib.settings import from_sources
 from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY
+from constructs_lib.tenant_seeding import seed_request
 from constructs_lib.vpc_function import BASE_POLICIES
 from tests.support.synth import synthesize
 
@@ -70,16 +72,36 @@ def test_seeding_is_invoked_after_the_writer_with_its_tenant_range(stack, side):
 
 
 def test_proxy_side_is_seeded_even_without_the_load_test(proxy_only_synth):
+    """As in the blog: without the load test the tenants exist, with empty tables (no dummy data)."""
     stack = proxy_only_synth.stack()
     _, invocations = seeding_parts(stack, "proxy")
-    assert len(invocations) == 1
+    assert [json.loads(i.body["input"]) for i in invocations] == [
+        {"first_tenant": 0, "last_tenant": 199, "sample_rows": False}
+    ]
     assert not stack.under("no_proxy")
+
+
+@pytest.mark.parametrize(
+    ("settings", "sample_data"),
+    [
+        ({}, True),
+        ({"create_load_test_stack": "false"}, False),
+        ({"create_load_test_stack": "false", "load_sample_data": "true"}, True),
+        ({"load_sample_data": "false"}, False),
+    ],
+)
+def test_sample_data_follows_the_load_test_unless_set(settings, sample_data):
+    assert from_sources({}, {}, settings).sample_data is sample_data
+    request = seed_request(0, 199, from_sources({}, {}, settings).sample_data)
+    # The default input is the one deployed before the option existed: no invocation is replaced.
+    assert request == ({"first_tenant": 0, "last_tenant": 199} if sample_data else {**request, "sample_rows": False})
 
 
 @pytest.fixture(scope="module")
 def grown(tmp_path_factory):
     overrides = {
         "create_load_test_stack": False,
+        "load_sample_data": True,
         "tenant_count": MAX_TENANTS_PER_PROXY + 1,
         "proxy_max_connections_percent": 50,
     }
