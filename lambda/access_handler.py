@@ -90,9 +90,15 @@ def read_rows(data: TenantData, tenant: Tenant) -> dict[str, Any]:
     try:
         rows = data.random_rows(tenant)
     except pymysql.MySQLError as error:
+        # The server's own words stay in the log ("Access denied for user 'user100'@'%' to database ..."):
+        # they are the evidence of a denial. They never reach the caller.
         logger.warning(
             "database failure",
-            extra={"error_class": type(error).__name__, "mysql_errno": error.args[0] if error.args else None},
+            extra={
+                "error_class": type(error).__name__,
+                "mysql_errno": error.args[0] if error.args else None,
+                "mysql_message": str(error.args[1]) if len(error.args) > 1 else None,
+            },
         )
         return respond(503, {"error": "database_unavailable"})
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:

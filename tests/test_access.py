@@ -40,6 +40,7 @@ MAX_CONNECTIONS = 4
 ROLE_ARN = "arn:aws:iam::123456789012:role/test-tenant-access"
 DB_USER_ARN_PREFIX = "arn:aws:rds-db:us-east-1:123456789012:dbuser:"
 # Behaviour both connection modes share is tested in both.
+ACCESS_DENIED_TO_DATABASE = 1044
 BOTH_MODES = pytest.mark.parametrize("function", ["kept", "per_request"], indirect=True)
 
 
@@ -343,6 +344,19 @@ def function_logs(monkeypatch):
     previous = handler.setStream(stream)
     yield stream
     handler.setStream(previous)
+
+
+def test_a_denial_keeps_the_servers_message_in_the_log_and_out_of_the_response(function, function_logs):
+    tenant, other = Tenant(12), Tenant(13)
+    # The real code path with tenant 12 sent to tenant 13's database: the server refuses it.
+    connect = function.data._connect
+    function.data._connect = lambda **kw: connect(**{**kw, "database": other.database})
+    status, body = function(request("12"))
+    assert (status, body) == (503, {"error": "database_unavailable"})
+    [line] = [json.loads(line) for line in function_logs.getvalue().splitlines() if "database failure" in line]
+    assert line["mysql_errno"] == ACCESS_DENIED_TO_DATABASE
+    assert line["mysql_message"] == f"Access denied for user '{tenant.db_user}'@'%' to database '{other.database}'"
+    assert other.database not in json.dumps(body)
 
 
 @BOTH_MODES

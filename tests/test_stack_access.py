@@ -21,6 +21,7 @@ from tests.support.access_stack import (
     role_for,
     targets_of,
 )
+from tests.support.paths import ROOT
 from tests.support.synth import synthesize
 
 TENANTS = 200
@@ -272,3 +273,12 @@ def test_the_evaluator_knows_wildcard_actions_and_conditions():
     assert iam.allowed_resources(conditional, "rds-db:connect") == set()
     with pytest.raises(NotImplementedError):
         iam.allowed_resources({"Statement": [{"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}]}, "x")
+
+
+def test_the_blog_readers_map_names_only_settings_and_outputs_that_exist(stack):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## For readers of the AWS blog post")[1].split("\n## ")[0]
+    table = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| The blog")]
+    named = {name for line in table for name in re.findall(r"`([a-z][a-z0-9_]+)`", line.split("|")[2])}
+    known = set(Settings.model_fields) | set(stack.outputs)
+    assert len(named) > 20 and named <= known, sorted(named - known)
