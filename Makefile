@@ -16,7 +16,7 @@ PY_SOURCES := main.py constructs_lib lambda loadtest tests
 RUFF_FORMAT_ARGS := --line-length 120 --target-version py311
 RUFF_ARGS := $(RUFF_FORMAT_ARGS) --select E,F,W,B,UP,SIM,I
 
-.PHONY: setup test-tools mariadb synth preflight test lint lock-loadtest addresses locust-ui bench bench-seed bench-access rehearse report loadtest emulate stacks lock approval deploy-state deploy diff destroy destroy-state plan plan-summary emulator emulator-stop
+.PHONY: setup test-tools mariadb synth preflight test lint lock-loadtest addresses locust-ui bench bench-seed bench-access rehearse report isolation-check loadtest emulate stacks lock approval deploy-state deploy diff destroy destroy-state plan plan-summary emulator emulator-stop
 
 setup: .venv/.synced $(CDKTF)
 
@@ -76,6 +76,11 @@ bench-access: setup mariadb
 REHEARSAL_ARGS ?=
 rehearse: setup mariadb
 	pipenv run python -m loadtest.rehearsal $(REHEARSAL_ARGS)
+
+## Cross-tenant access tried through the access function's code path: locally, or on a deployed stack
+## (ISOLATION_ARGS="aws --tenant 100 --other 101"); prints the servers' denials, exit 1 if one was allowed.
+isolation-check: setup mariadb
+	pipenv run python -m loadtest.tenant_isolation $(ISOLATION_ARGS)
 
 ## One run on one page: make report RUN=reports/rehearsal (or an unattended AWS run's downloaded reports;
 ## the first time, that needs AWS credentials: the CloudWatch metrics of its window are read and kept).

@@ -14,6 +14,7 @@ from typing import Any
 
 import botocore.exceptions
 import db
+import isolation_check
 import pymysql
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
@@ -68,7 +69,23 @@ def respond(status: int, body: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)  # responses hold tenant rows: keep them out of traces
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    check = isolation_check.requested(event)
+    if check is not None:
+        return cross_tenant_check(check)
     return answer(event, tenant_data(), configuration().tenant_count)
+
+
+def cross_tenant_check(check: isolation_check.CheckRequest) -> dict[str, Any]:
+    """The deployer's isolation check (direct invocation only); its attempts are logged with the server's words."""
+    config = configuration()
+    if max(check.tenant, check.other) >= config.tenant_count:
+        raise ValueError(f"tenants are 0..{config.tenant_count - 1}")
+    data = tenant_data()
+    report = isolation_check.run(
+        Tenant(check.tenant), Tenant(check.other), config.target_of, data.passwords, data.connect
+    )
+    logger.info("isolation check", extra={"report": report})
+    return report
 
 
 def answer(event: Any, data: TenantData, tenant_count: int) -> dict[str, Any]:

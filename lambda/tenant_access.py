@@ -160,6 +160,19 @@ class IamAuthTokens:
         self._botocore = botocore.session.get_session()  # loads the RDS model once per process
         self._tokens: BoundedCache[tuple[int, ShardTarget], _Token] = BoundedCache(max_entries)
 
+    def password_as(self, session: Tenant, session_target: ShardTarget, user: Tenant, user_target: ShardTarget) -> str:
+        """A token for ``user`` signed with ``session``'s credentials, never kept: what the isolation check tries
+        (IAM refuses it at login unless the two are the same tenant)."""
+        credentials = self._credentials.get(session, session_target)
+        client = self._botocore.create_client(
+            "rds",
+            region_name=self._region,
+            aws_access_key_id=credentials.access_key,
+            aws_secret_access_key=credentials.secret_key,
+            aws_session_token=credentials.token,
+        )
+        return client.generate_db_auth_token(user_target.endpoint, user_target.port, user.db_user, self._region)
+
     def password(self, tenant: Tenant, target: ShardTarget) -> str:
         now = self._clock()
         cached = self._tokens.get((tenant.id, target))

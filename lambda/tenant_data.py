@@ -96,8 +96,8 @@ class TenantData:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._route = route
-        self._passwords = passwords
-        self._connect = connect
+        self.passwords = passwords
+        self.connect = connect
         self.policy = policy
         self._connections: BoundedCache[int, _Kept] = BoundedCache(policy.max_kept, on_evict=_close_kept)
         self._rng = rng or random.Random()
@@ -161,11 +161,11 @@ class TenantData:
 
     def _open(self, tenant: Tenant) -> pymysql.connections.Connection:
         target = self._route(tenant)
-        connection = self._connect(
+        connection = self.connect(
             host=target.endpoint,
             port=target.port,
             user=tenant.db_user,
-            password=self._passwords.password(tenant, target),
+            password=self.passwords.password(tenant, target),
             database=tenant.database,
             autocommit=True,
         )

@@ -229,8 +229,8 @@ def test_per_request_mode_keeps_nothing_between_requests(function):
     """The original sample's function: AssumeRole, a login and a TLS connection per request, closed after it."""
     tenant = Tenant(5)
     opened = []
-    connect = function.data._connect
-    function.data._connect = lambda **kw: opened.append(connect(**kw)) or opened[-1]  # held: GC would close them
+    connect = function.data.connect
+    function.data.connect = lambda **kw: opened.append(connect(**kw)) or opened[-1]  # held: GC would close them
     for count in range(1, 4):
         assert function(request("5"))[0] == 200
         assert len(opened) == count and not opened[-1].open  # closed by the function (COM_QUIT), not by GC
@@ -245,8 +245,8 @@ def test_a_kept_connection_older_than_the_policy_allows_is_replaced_and_closed(f
     policy = ConnectionPolicy(mode="kept", max_kept=4, max_age_seconds=60)
     data = TenantData(
         route=function.data._route,
-        passwords=function.data._passwords,
-        connect=function.data._connect,
+        passwords=function.data.passwords,
+        connect=function.data.connect,
         policy=policy,
         clock=clock,
     )
@@ -301,13 +301,13 @@ def test_connections_per_instance_are_bounded_and_evicted_ones_closed(function):
 def test_a_full_instance_closes_its_oldest_connection_before_opening_another(function):
     """The bound holds at every moment, so instances x bound is what a reader may see."""
     held_at_login = []
-    connect = function.data._connect
+    connect = function.data.connect
 
     def counting_connect(**kw):
         held_at_login.append(function.data.open_connections)
         return connect(**kw)
 
-    function.data._connect = counting_connect
+    function.data.connect = counting_connect
     for tenant in all_tenants(TENANTS):
         assert function(request(str(tenant.id)))[0] == 200
     assert len(held_at_login) == TENANTS and max(held_at_login) == MAX_CONNECTIONS - 1
@@ -331,7 +331,7 @@ def test_database_failure_is_a_json_503_and_the_connection_is_dropped(function):
 @BOTH_MODES
 def test_unreachable_database_is_a_json_503(function, monkeypatch):
     monkeypatch.setenv("DB_PORT", "1")  # nothing listens there
-    data = access_handler.build_tenant_data(AccessConfig.from_environment(os.environ), function.data._passwords)
+    data = access_handler.build_tenant_data(AccessConfig.from_environment(os.environ), function.data.passwords)
     monkeypatch.setattr(access_handler, "tenant_data", lambda: data)
     assert function(request("2")) == (503, {"error": "database_unavailable"})
 
@@ -349,8 +349,8 @@ def function_logs(monkeypatch):
 def test_a_denial_keeps_the_servers_message_in_the_log_and_out_of_the_response(function, function_logs):
     tenant, other = Tenant(12), Tenant(13)
     # The real code path with tenant 12 sent to tenant 13's database: the server refuses it.
-    connect = function.data._connect
-    function.data._connect = lambda **kw: connect(**{**kw, "database": other.database})
+    connect = function.data.connect
+    function.data.connect = lambda **kw: connect(**{**kw, "database": other.database})
     status, body = function(request("12"))
     assert (status, body) == (503, {"error": "database_unavailable"})
     [line] = [json.loads(line) for line in function_logs.getvalue().splitlines() if "database failure" in line]
@@ -479,3 +479,19 @@ def test_tokens_and_credentials_are_each_tenants_own_on_the_real_token_path():
             assert signer["RoleArn"] == shard_target.role_arn
             assert json.loads(signer["Policy"]) == json.loads(session_policy(tenant, shard_target))
         assert len(sts.calls) == 3  # A on the first role once (reused), B once, A on the second role once
+
+
+def test_a_direct_invocation_runs_the_isolation_check_and_an_api_request_never_does(function, function_logs):
+    report = access_handler.handler({"isolation_check": {"tenant": 3, "other": 4}}, FakeLambdaContext())
+    assert report["isolated"] is True
+    by_kind = {attempt["kind"]: attempt for attempt in report["attempts"]}
+    assert by_kind["tenant 3's user on tenant 4's database"]["message"] == (
+        "Access denied for user 'user3'@'%' to database 'user_database4'"
+    )
+    assert "isolation check" in function_logs.getvalue()
+    # Whatever a caller puts in an API request, API Gateway's event has a requestContext: the normal path.
+    sneaky = {**request("3"), "isolation_check": {"tenant": 3, "other": 4}}
+    status, body = function(sneaky)
+    assert status == 200 and body["tenant"] == 3 and "attempts" not in body
+    status, body = function({**request("3"), "queryStringParameters": {"isolation_check": "1"}})
+    assert status == 400

@@ -34,6 +34,11 @@ class NativePasswordAfterAssumeRole:
         self.credentials.get(tenant, target)
         return self.store.values[tenant.secret_name(self.name_prefix)]["password"]
 
+    def password_as(self, session, session_target, user, user_target):
+        """``session``'s own role and password, offered for ``user``'s login (the isolation check's attempt)."""
+        self.credentials.get(session, session_target)
+        return self.store.values[session.secret_name(self.name_prefix)]["password"]
+
 
 class NativePasswordAfterIamToken:
     """The whole token path as on AWS (tenant session, token signed with it, reuse as the policy says),
@@ -45,3 +50,9 @@ class NativePasswordAfterIamToken:
     def password(self, tenant, target):
         self.tokens.password(tenant, target)
         return self.store.values[tenant.secret_name(self.name_prefix)]["password"]
+
+    def password_as(self, session, session_target, user, user_target):
+        """The token path with ``session``'s credentials for ``user``, then ``session``'s own password: what
+        MariaDB can check of a token signed by the wrong tenant (it is not ``user``'s)."""
+        self.tokens.password_as(session, session_target, user, user_target)
+        return self.store.values[session.secret_name(self.name_prefix)]["password"]
