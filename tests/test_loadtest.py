@@ -115,6 +115,21 @@ def test_rehearsal_runs_clean_and_writes_its_reports(mariadb_installed, tmp_path
         assert printed[path] == in_csv[path] == in_html[path] == in_json[path], path
 
 
+def test_rehearsal_runs_the_blogs_per_request_function_on_both_stages(mariadb_installed, tmp_path):
+    result, stats = rehearse(tmp_path, "--mode", "per_request")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    for entry in stats.values():
+        assert entry["num_requests"] > 10 and entry["num_failures"] == 0
+    # Nothing kept between requests: every request the API saw was a new login on the server.
+    with (tmp_path / "rehearsal_requests.csv").open(newline="") as handle:
+        answered = sum(1 for row in csv.DictReader(handle) if row["status"] == "200")
+    with (tmp_path / "rehearsal_db.csv").open(newline="") as handle:
+        samples = list(csv.DictReader(handle))
+    logins = int(samples[-1]["Connections"]) - int(samples[0]["Connections"])
+    assert logins >= answered
+    assert "comparison report: " in result.stdout and (tmp_path / "report.html").exists()
+
+
 def test_rehearsal_counts_failures_for_tenants_that_do_not_exist(mariadb_installed, tmp_path):
     result, stats = rehearse(tmp_path, "--locust-tenant-count", "60")  # half the tenants drawn are unknown
     assert result.returncode != 0
