@@ -163,15 +163,7 @@ class IamAuthTokens:
     def password_as(self, session: Tenant, session_target: ShardTarget, user: Tenant, user_target: ShardTarget) -> str:
         """A token for ``user`` signed with ``session``'s credentials, never kept: what the isolation check tries
         (IAM refuses it at login unless the two are the same tenant)."""
-        credentials = self._credentials.get(session, session_target)
-        client = self._botocore.create_client(
-            "rds",
-            region_name=self._region,
-            aws_access_key_id=credentials.access_key,
-            aws_secret_access_key=credentials.secret_key,
-            aws_session_token=credentials.token,
-        )
-        return client.generate_db_auth_token(user_target.endpoint, user_target.port, user.db_user, self._region)
+        return self._sign(self._credentials.get(session, session_target), user_target, user)
 
     def password(self, tenant: Tenant, target: ShardTarget) -> str:
         now = self._clock()
@@ -179,6 +171,14 @@ class IamAuthTokens:
         if cached and cached.usable_until > now:
             return cached.value
         credentials = self._credentials.get(tenant, target)
+        token = self._sign(credentials, target, tenant)
+        # A token is only as good as the credentials that signed it.
+        usable_until = min(now + TOKEN_REUSE_SECONDS, credentials.expires_at - CREDENTIAL_REFRESH_MARGIN_SECONDS)
+        self._tokens.put((tenant.id, target), _Token(token, usable_until))
+        return token
+
+    def _sign(self, credentials: TenantCredentials, target: ShardTarget, user: Tenant) -> str:
+        """An auth token for ``user`` at ``target``, signed with ``credentials`` (locally, no AWS call)."""
         client = self._botocore.create_client(
             "rds",
             region_name=self._region,
@@ -186,8 +186,4 @@ class IamAuthTokens:
             aws_secret_access_key=credentials.secret_key,
             aws_session_token=credentials.token,
         )
-        token = client.generate_db_auth_token(target.endpoint, target.port, tenant.db_user, self._region)
-        # A token is only as good as the credentials that signed it.
-        usable_until = min(now + TOKEN_REUSE_SECONDS, credentials.expires_at - CREDENTIAL_REFRESH_MARGIN_SECONDS)
-        self._tokens.put((tenant.id, target), _Token(token, usable_until))
-        return token
+        return client.generate_db_auth_token(target.endpoint, target.port, user.db_user, self._region)

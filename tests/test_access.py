@@ -495,3 +495,18 @@ def test_a_direct_invocation_runs_the_isolation_check_and_an_api_request_never_d
     assert status == 200 and body["tenant"] == 3 and "attempts" not in body
     status, body = function({**request("3"), "queryStringParameters": {"isolation_check": "1"}})
     assert status == 400
+
+
+def test_the_isolation_checks_token_is_for_the_other_user_but_signed_by_the_tenants_own_session():
+    """What IAM must refuse on AWS: user B's token from tenant A's session (A's tag, A's session policy)."""
+    with mock_aws():
+        sts = CountingSts(boto3.client("sts", region_name="us-east-1"))
+        tokens = IamAuthTokens("us-east-1", TenantCredentialSource(sts))
+        own = ShardTarget("prx.example", ROLE_ARN, DB_USER_ARN_PREFIX, "prx-1")
+        others = ShardTarget("prx2.example", ROLE_ARN.replace("access", "access-2"), DB_USER_ARN_PREFIX, "prx-2")
+        token = tokens.password_as(Tenant(3), own, Tenant(204), others)
+        query = parse_qs(urlparse(f"https://{token}").query)
+        assert query["DBUser"] == ["user204"] and urlparse(f"https://{token}").hostname == "prx2.example"
+        signer = sts.request_for(query["X-Amz-Credential"][0].split("/")[0])
+        assert signer["Tags"] == session_tags(Tenant(3)) and signer["RoleArn"] == own.role_arn
+        assert json.loads(signer["Policy"]) == json.loads(session_policy(Tenant(3), own))
