@@ -24,6 +24,8 @@ from pathlib import Path
 
 from loadtest.report import CLOUDWATCH, LOCUST_HISTORY, MINUTE, PATHS, STAGE_OF_PATH, Bucket, RunData
 
+REPORTS_PREFIX = "reports/"  # the unattended primary copies its files to reports/<host>/ (constructs_lib/load_test.py)
+
 SIDE_OF_PATH = {"proxy": "proxy", "noproxy": "no_proxy"}
 MAX_QUERIES = 500  # GetMetricData's limit per call
 
@@ -230,13 +232,43 @@ def stack_outputs(outputs_file: Path | None) -> dict[str, object]:
     }
 
 
-def save(run: Path, outputs_file: Path | None, region: str | None) -> Path:
+def save(run: Path, outputs: Mapping[str, object], region: str | None) -> Path:
     """Read the run's window from CloudWatch and keep it next to the Locust files."""
     import boto3
 
     start, end = window(read_history(history_file(run)))
     cloudwatch = boto3.client("cloudwatch", region_name=region)
-    answer = fetch(cloudwatch, queries(stack_outputs(outputs_file)), start, end)
+    answer = fetch(cloudwatch, queries(outputs), start, end)
     (run / CLOUDWATCH).write_text(json.dumps(answer, indent=1))
     print(f"wrote {run / CLOUDWATCH}: {len(answer['series'])} series")
     return run / CLOUDWATCH
+
+
+# ---- the reports bucket: where unattended runs leave their files, and where the page joins them --------
+
+
+def download_latest_run(s3, bucket: str, directory: Path) -> str:
+    """Copy the newest unattended run's files (``reports/<host>/``) into ``directory``; return its prefix."""
+    histories = [
+        item
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=REPORTS_PREFIX)
+        for item in page.get("Contents", [])
+        if item["Key"].endswith(LOCUST_HISTORY)
+    ]
+    if not histories:
+        raise SystemExit(f"s3://{bucket}/{REPORTS_PREFIX} holds no unattended run (no *{LOCUST_HISTORY})")
+    prefix = max(histories, key=lambda item: item["LastModified"])["Key"].rsplit("/", 1)[0] + "/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            name = item["Key"][len(prefix) :]
+            if name and "/" not in name:
+                s3.download_file(bucket, item["Key"], str(directory / name))
+    print(f"downloaded s3://{bucket}/{prefix} to {directory}")
+    return prefix
+
+
+def upload_report(s3, bucket: str, prefix: str, files: Sequence[Path]) -> None:
+    """Put the page (and the metrics it was drawn from) next to the run's other reports."""
+    for path in files:
+        s3.upload_file(str(path), bucket, f"{prefix}{path.name}")
+        print(f"uploaded s3://{bucket}/{prefix}{path.name}")

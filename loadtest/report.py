@@ -303,18 +303,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run", type=Path, help="the run's report directory")
     parser.add_argument("--outputs", type=Path, help="AWS run: a saved `terraform output -json` of the main stack")
     parser.add_argument("--region", help="AWS run: CloudWatch's region (default: the AWS SDK's)")
+    parser.add_argument(
+        "--from-bucket",
+        action="store_true",
+        help="AWS run: fetch the newest unattended run from load_test_reports_bucket into RUN, and put the page "
+        "back next to its reports",
+    )
     options = parser.parse_args(argv)
+    if options.from_bucket:
+        options.run.mkdir(parents=True, exist_ok=True)
     if not options.run.is_dir():
         parser.error(f"{options.run} is not a directory")
-    if not (options.run / ACCESS_LOG).exists() and not (options.run / CLOUDWATCH).exists():
-        from loadtest import cloudwatch_run  # an AWS run seen for the first time: keep its window's metrics
+    first_look = not (options.run / ACCESS_LOG).exists() and not (options.run / CLOUDWATCH).exists()
+    if options.from_bucket or first_look:  # an AWS run: its files, and its window's metrics kept once
+        import boto3
 
-        cloudwatch_run.save(options.run, options.outputs, options.region)
+        from loadtest import cloudwatch_run
+
+        if not options.from_bucket:
+            cloudwatch_run.history_file(options.run)  # refuse a directory that holds no run before asking AWS
+        outputs = cloudwatch_run.stack_outputs(options.outputs)
+        s3 = boto3.client("s3", region_name=options.region)
+        bucket = str(outputs["load_test_reports_bucket"]) if options.from_bucket else ""
+        if options.from_bucket:
+            prefix = cloudwatch_run.download_latest_run(s3, bucket, options.run)
+        if not (options.run / CLOUDWATCH).exists():
+            cloudwatch_run.save(options.run, outputs, options.region)
     run = load_run(options.run)
     target = write_report(run, options.run)
     for verdict in verdicts(run):
         print(verdict.line)
     print(f"report: {target}")
+    if options.from_bucket:
+        cloudwatch_run.upload_report(s3, bucket, prefix, [target, options.run / CLOUDWATCH])
     return 0
 
 

@@ -14,6 +14,7 @@ import datetime
 import io
 import json
 import re
+import time
 
 import boto3
 import matplotlib.image
@@ -208,3 +209,32 @@ def test_the_reports_paths_are_the_locustfiles_request_names_and_stages():
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "STAGES"
     ]
     assert {path: route.strip("/") for path, route in stages.items()} == report.STAGE_OF_PATH
+
+
+def test_from_the_bucket_the_newest_run_is_fetched_and_its_page_put_back_next_to_it(tmp_path):
+    """An unattended run leaves its files in reports/<host>/; the page joins them there."""
+    source = tmp_path / "source"
+    source.mkdir()
+    write_locust_history(source)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="t-reports")
+        # An older run under a name that sorts first: only its age may tell them apart.
+        s3.put_object(Bucket="t-reports", Key="reports/ip-10-0-0-1/locust_stats_history.csv", Body=b"Timestamp\n")
+        time.sleep(1.1)  # S3 keeps LastModified to the second
+        for path in source.iterdir():
+            s3.upload_file(str(path), "t-reports", f"reports/ip-10-2-2-7/{path.name}")
+        s3.put_object(Bucket="t-reports", Key="reports/ip-10-2-2-7/locust.html", Body=b"<html></html>")
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        put(cloudwatch, "AWS/ApiGateway", "5XXError", {"ApiName": "t-access-api", "Stage": "no_proxy_stage"}, 1, 4)
+        outputs = tmp_path / "outputs.json"
+        outputs.write_text(
+            json.dumps({k: {"value": v} for k, v in {**OUTPUTS, "load_test_reports_bucket": "t-reports"}.items()})
+        )
+        run = tmp_path / "run"
+        assert report.main([str(run), "--from-bucket", "--outputs", str(outputs), "--region", "us-east-1"]) == 0
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket="t-reports", Prefix="reports/ip-10-2-2-7/")["Contents"]}
+        page = s3.get_object(Bucket="t-reports", Key="reports/ip-10-2-2-7/report.html")["Body"].read().decode()
+    assert {"reports/ip-10-2-2-7/report.html", "reports/ip-10-2-2-7/cloudwatch.json"} <= keys
+    assert (run / "locust.html").exists()  # the whole run came down
+    assert "no proxy: 4 failures (4 x 5XX)" in page
