@@ -9,6 +9,7 @@ import pytest
 
 from constructs_lib.load_test import BOOTSTRAP, LOCUSTFILE, REQUIREMENTS_LOCK
 from constructs_lib.settings import Settings
+from loadtest import cloudwatch_run
 from tests.support.synth import synthesize, user_data_script
 
 DEFAULTS = Settings()
@@ -129,6 +130,9 @@ def test_unattended_run_is_headless_with_thresholds_and_ships_reports_to_s3(unat
         "LOCUST_MAX_FAILURE_RATIO=",
         "LOCUST_MAX_P95_MS=",
         "Restart=no",
+        # What `make report --from-bucket` reads: a per-path history, under reports/<host>/.
+        "LOCUST_CSV_FULL_HISTORY=true",
+        f"/{cloudwatch_run.REPORTS_PREFIX}%H/",
     ):
         assert line in script
     [bucket] = [b for b in unattended.resources("aws_s3_bucket") if "reports" in b.body.get("bucket_prefix", "")]
