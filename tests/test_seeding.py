@@ -75,17 +75,7 @@ def proxy_side(mariadb_factory, aws):
     server = mariadb_factory()
     for tenant in all_tenants(TENANTS):
         aws.create_secret(Name=tenant.secret_name(NAME_PREFIX))
-    master = aws.create_secret(
-        Name="rds!cluster-test", SecretString=json.dumps({"username": MASTER_USER, "password": MASTER_PASSWORD})
-    )
-    environment = {
-        "DB_HOST": server.host,
-        "DB_PORT": str(server.port),
-        "MASTER_SECRET_ARN": master["ARN"],
-        "TENANT_AUTH": "password",
-        "NAME_PREFIX": NAME_PREFIX,
-        "CA_BUNDLE": str(server.pki.ca_file),
-    }
+    environment = seeding_environment(server, aws, "rds!cluster-test", NAME_PREFIX)
     with pytest.MonkeyPatch.context() as patch:
         for key, value in environment.items():
             patch.setenv(key, value)
@@ -95,6 +85,21 @@ def proxy_side(mariadb_factory, aws):
 
         report = invoke()
         yield server, aws, invoke, report
+
+
+def seeding_environment(server, aws, name: str, prefix: str) -> dict[str, str]:
+    """The Proxy-side seeding function's environment as the stack writes it, with a master secret ``name``."""
+    master = aws.create_secret(
+        Name=name, SecretString=json.dumps({"username": MASTER_USER, "password": MASTER_PASSWORD})
+    )
+    return {
+        "DB_HOST": server.host,
+        "DB_PORT": str(server.port),
+        "MASTER_SECRET_ARN": master["ARN"],
+        "TENANT_AUTH": "password",
+        "NAME_PREFIX": prefix,
+        "CA_BUNDLE": str(server.pki.ca_file),
+    }
 
 
 def tenant_password(secrets_client, tenant):
@@ -253,17 +258,7 @@ def store_without_failures(store: MemorySecretStore) -> MemorySecretStore:
 
 def test_handler_raises_with_the_failed_tenant_ids(mariadb_factory, aws, monkeypatch):
     server = mariadb_factory()
-    master = aws.create_secret(
-        Name="rds!cluster-failing", SecretString=json.dumps({"username": MASTER_USER, "password": MASTER_PASSWORD})
-    )
-    for key, value in {
-        "DB_HOST": server.host,
-        "DB_PORT": str(server.port),
-        "MASTER_SECRET_ARN": master["ARN"],
-        "TENANT_AUTH": "password",
-        "NAME_PREFIX": "missing-secrets",
-        "CA_BUNDLE": str(server.pki.ca_file),
-    }.items():
+    for key, value in seeding_environment(server, aws, "rds!cluster-failing", "missing-secrets").items():
         monkeypatch.setenv(key, value)
     # No tenant secrets exist under this prefix, so writing each tenant's password fails.
     with pytest.raises(seed_handler.SeedingFailed, match="tenants not seeded: 0, 1, 2"):
@@ -311,17 +306,7 @@ def test_without_sample_data_tenants_get_an_empty_table_for_their_own_rows(maria
     tenants = all_tenants(3)
     for tenant in tenants:
         aws.create_secret(Name=tenant.secret_name(prefix))
-    master = aws.create_secret(
-        Name="rds!cluster-own-data", SecretString=json.dumps({"username": MASTER_USER, "password": MASTER_PASSWORD})
-    )
-    for key, value in {
-        "DB_HOST": server.host,
-        "DB_PORT": str(server.port),
-        "MASTER_SECRET_ARN": master["ARN"],
-        "TENANT_AUTH": "password",
-        "NAME_PREFIX": prefix,
-        "CA_BUNDLE": str(server.pki.ca_file),
-    }.items():
+    for key, value in seeding_environment(server, aws, "rds!cluster-own-data", prefix).items():
         monkeypatch.setenv(key, value)
 
     def rows_seen_by_each_tenant():
