@@ -20,12 +20,12 @@ from typing import Literal
 
 EndpointKind = Literal["proxy_custom", "proxy_default", "cluster"]
 
-_CUSTOM_PROXY_ENDPOINT = re.compile(r"(?P<label>[A-Za-z0-9-]+)\.endpoint\.(?P<domain>proxy-[a-z0-9]+\..+)")
+CUSTOM_PROXY_ENDPOINT = re.compile(r"(?P<label>[A-Za-z0-9-]+)\.endpoint\.(?P<domain>proxy-[a-z0-9]+\..+)")
 _PROXY_ENDPOINT = re.compile(r"[A-Za-z0-9-]+\.proxy-[a-z0-9]+\..+")
 
 
 def endpoint_kind(host: str) -> EndpointKind:
-    if _CUSTOM_PROXY_ENDPOINT.fullmatch(host):
+    if CUSTOM_PROXY_ENDPOINT.fullmatch(host):
         return "proxy_custom"
     if _PROXY_ENDPOINT.fullmatch(host):
         return "proxy_default"
@@ -34,7 +34,7 @@ def endpoint_kind(host: str) -> EndpointKind:
 
 def tls_server_name(host: str) -> str:
     """The name the server certificate of ``host`` must be valid for (also sent as SNI)."""
-    match = _CUSTOM_PROXY_ENDPOINT.fullmatch(host)
+    match = CUSTOM_PROXY_ENDPOINT.fullmatch(host)
     return f"{match['label']}.{match['domain']}" if match else host
 
 

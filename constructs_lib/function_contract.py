@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from constructs_lib import endpoints, tenancy
 from constructs_lib.tenancy import MYSQL_PORT, SHARD_PLACEHOLDER, TENANT_TAG, Tenant, db_user_arn, shard_count
 
 # Where the packaged trust stores live inside the function (relative to the task root).
@@ -31,6 +32,27 @@ ConnectionMode = Literal["kept", "per_request"]
 CONNECTION_MODES: tuple[str, ...] = get_args(ConnectionMode)
 # What the function remembers between requests in "kept" mode (per tenant and shard target).
 KEPT_CREDENTIAL_ENTRIES = 512
+# Tenant sessions and tokens: renew credentials 5 minutes before they expire; a token lives 15 minutes, use
+# each for 10 at most.
+CREDENTIAL_REFRESH_MARGIN_SECONDS = 300
+TOKEN_REUSE_SECONDS = 600
+# STS packs the session policy and tags into a binary form whose limit AWS gives only as a percentage in
+# each answer (PackedPolicySize); the preflight gate bounds the plain text, the functions log the rest.
+PACKED_POLICY_WARNING_PERCENT = 90
+# STS throttles or fails: a few bounded attempts, so a request ends well inside the function's timeout
+# (a 502 JSON) instead of waiting on STS.
+STS_MAX_ATTEMPTS, STS_CONNECT_TIMEOUT_SECONDS, STS_READ_TIMEOUT_SECONDS = 3, 2, 3
+DB_CONNECT_TIMEOUT_SECONDS, DB_READ_TIMEOUT_SECONDS = 5, 10
+ROWS_PER_REQUEST = 5
+# ``GET /?tenant=N``: ASCII digits only, no sign, no leading zeros, no space, at most 6 digits.
+TENANT_ID_PATTERN = "0|[1-9][0-9]{0,5}"
+# A direct invocation carrying this key (and no API Gateway requestContext) runs the isolation check.
+ISOLATION_CHECK_EVENT_KEY = "isolation_check"
+# What a request that could not be answered gets: a JSON error class and its status, never internals.
+FAILURE_STATUS = {"database_unavailable": 503, "credentials_unavailable": 502, "internal_error": 500}
+# The access function comes in two runtimes with this one contract; the Node.js one reads it from the
+# JSON ``runtime_contract()`` writes into its package.
+AccessRuntime = Literal["python", "nodejs"]
 
 
 def lambda_environment(service_name: str, variables: Mapping[str, str]) -> dict[str, str]:
@@ -189,3 +211,51 @@ def session_policy(tenant: Tenant, target: ShardTarget) -> str:
 
 def session_tags(tenant: Tenant) -> list[dict[str, str]]:
     return [{"Key": TENANT_TAG, "Value": str(tenant.id)}]
+
+
+def runtime_contract() -> dict:
+    """This module's contract (and tenancy's and endpoints' rules) as JSON, for the Node.js access function:
+    it reads these names and numbers from its package instead of keeping copies."""
+    return {
+        "environment": {
+            "endpoints": _ENDPOINTS,
+            "resource_ids": _RESOURCE_IDS,
+            "port": _PORT,
+            "db_user_arn_prefix": _ARN_PREFIX,
+            "tenant_role_arn": _ROLE,
+            "tenant_count": _COUNT,
+            "max_kept": _MAX_CONNECTIONS,
+            "mode": _MODE,
+            "max_age_seconds": _MAX_AGE,
+            "ca_file": _CA,
+        },
+        "connection_modes": list(CONNECTION_MODES),
+        "iam_token_lifetime_seconds": IAM_TOKEN_LIFETIME_SECONDS,
+        "kept_credential_entries": KEPT_CREDENTIAL_ENTRIES,
+        "credential_refresh_margin_seconds": CREDENTIAL_REFRESH_MARGIN_SECONDS,
+        "token_reuse_seconds": TOKEN_REUSE_SECONDS,
+        "packed_policy_warning_percent": PACKED_POLICY_WARNING_PERCENT,
+        "sts": {
+            "max_attempts": STS_MAX_ATTEMPTS,
+            "connect_timeout_seconds": STS_CONNECT_TIMEOUT_SECONDS,
+            "read_timeout_seconds": STS_READ_TIMEOUT_SECONDS,
+        },
+        "db": {"connect_timeout_seconds": DB_CONNECT_TIMEOUT_SECONDS, "read_timeout_seconds": DB_READ_TIMEOUT_SECONDS},
+        "rows_per_request": ROWS_PER_REQUEST,
+        "tenant_id_pattern": TENANT_ID_PATTERN,
+        "isolation_check_event_key": ISOLATION_CHECK_EVENT_KEY,
+        "failure_status": FAILURE_STATUS,
+        "tenancy": {
+            "db_user_prefix": tenancy.DB_USER_PREFIX,
+            "database_prefix": tenancy.DATABASE_PREFIX,
+            "table": tenancy.TENANT_TABLE,
+            "value_columns": list(tenancy.VALUE_COLUMNS),
+            "rows_per_tenant": tenancy.ROWS_PER_TENANT,
+            "tenants_per_shard": tenancy.MAX_TENANTS_PER_PROXY,
+            "shard_placeholder": SHARD_PLACEHOLDER,
+            "tenant_tag": TENANT_TAG,
+            "session_seconds": tenancy.SESSION_SECONDS,
+        },
+        # JavaScript spells named groups without the P.
+        "custom_proxy_endpoint_pattern": endpoints.CUSTOM_PROXY_ENDPOINT.pattern.replace("(?P<", "(?<"),
+    }

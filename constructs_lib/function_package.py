@@ -1,15 +1,17 @@
 """The functions' code and dependencies, packaged reproducibly at synth time.
 
-Both zips are built byte-for-byte reproducibly (sorted entries, fixed timestamps, no bytecode), so
-re-synthesizing unchanged code gives the same hash and ``terraform plan`` shows no change. The
-dependency layer is built once per ``lambda/requirements.txt`` with pip for the Lambda platform
-and cached under ``build/``.
+Every zip is built byte-for-byte reproducibly (sorted entries, fixed timestamps, no bytecode), so
+re-synthesizing unchanged code gives the same hash and ``terraform plan`` shows no change. The Python
+dependency layer is built once per ``lambda/requirements.txt`` with pip for the Lambda platform; the
+Node.js one (the access function's other runtime) once per ``lambda/nodejs/package-lock.json`` with
+``npm ci``; both are cached under ``build/``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -19,13 +21,14 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import certifi
 from cdktf import AssetType, TerraformAsset
 from constructs import Construct
 
 from constructs_lib.aws import LambdaLayerVersion
-from constructs_lib.function_contract import AMAZON_ROOT_CA_FILE, RDS_CA_FILE
+from constructs_lib.function_contract import AMAZON_ROOT_CA_FILE, RDS_CA_FILE, AccessRuntime, runtime_contract
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_SOURCES = ROOT / "lambda"
@@ -41,6 +44,11 @@ SHARED_MODULES = {
 BUILD_DIR = ROOT / "build" / "lambda"
 
 RUNTIME = "python3.12"
+# The access function's other runtime. Lambda's schedule for it (https://docs.aws.amazon.com/lambda/latest/dg/
+# lambda-runtimes.html): deprecated 2027-04-30, updates blocked 2027-07-01; the preflight gate says when.
+NODEJS_RUNTIME = "nodejs22.x"
+NODEJS_SOURCES = FUNCTION_SOURCES / "nodejs"
+NODEJS_CONTRACT_FILE = "contract.json"
 ARCHITECTURE = "x86_64"
 PIP_PLATFORM = "manylinux2014_x86_64"
 FIXED_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
@@ -81,6 +89,51 @@ def code_files(rds_ca_pem: bytes) -> dict[str, bytes]:
     return files
 
 
+def nodejs_code_files(rds_ca_pem: bytes) -> dict[str, bytes]:
+    """The Node.js access function: its modules, the contract they read, the same trust stores."""
+    files = {path.name: path.read_bytes() for path in sorted(NODEJS_SOURCES.glob("*.js"))}
+    files["package.json"] = (NODEJS_SOURCES / "package.json").read_bytes()  # "type": "commonjs"
+    files[NODEJS_CONTRACT_FILE] = (json.dumps(runtime_contract(), indent=2, sort_keys=True) + "\n").encode()
+    files[AMAZON_ROOT_CA_FILE] = amazon_root_cas()
+    files[RDS_CA_FILE] = rds_ca_pem
+    return files
+
+
+def nodejs_dependency_files() -> dict[str, bytes]:
+    """The layer's files (``nodejs/node_modules/...``): exactly what package-lock.json pins, production only.
+
+    The packages are plain JavaScript (no native builds, install scripts off), so the machine that
+    packages them does not matter; cached per lock file.
+    """
+    manifest, lock = NODEJS_SOURCES / "package.json", NODEJS_SOURCES / "package-lock.json"
+    target = BUILD_DIR / f"node-deps-{_nodejs_dependencies_key()}"
+    if not target.is_dir():
+        BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=BUILD_DIR, prefix="node-deps-building-"))
+        (scratch / "nodejs").mkdir()
+        for source in (manifest, lock):
+            shutil.copyfile(source, scratch / "nodejs" / source.name)
+        npm = shutil.which("npm")
+        if npm is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise RuntimeError("packaging the Node.js access function needs npm (Node.js 20 or later)")
+        result = subprocess.run(
+            [npm, "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=scratch / "nodejs",
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise RuntimeError(f"building the Node.js dependency layer failed:\n{result.stderr[-3000:]}")
+        scratch.rename(target)  # atomic: a cache entry is complete or absent
+    return {
+        path.relative_to(target).as_posix(): path.read_bytes()
+        for path in sorted(target.rglob("*"))
+        if path.is_file() and path.name != ".package-lock.json"  # npm's own cache of the tree, with local paths
+    }
+
+
 def _dependencies_key() -> str:
     return hashlib.sha256(REQUIREMENTS.read_bytes() + f"{RUNTIME}/{PIP_PLATFORM}".encode()).hexdigest()[:16]
 
@@ -91,6 +144,19 @@ def dependencies_zip() -> tuple[Path, str]:
     if destination.exists():
         return destination, base64.b64encode(hashlib.sha256(destination.read_bytes()).digest()).decode()
     return destination, write_reproducible_zip(dependency_files(), destination)
+
+
+def _nodejs_dependencies_key() -> str:
+    pinned = (NODEJS_SOURCES / "package.json").read_bytes() + (NODEJS_SOURCES / "package-lock.json").read_bytes()
+    return hashlib.sha256(pinned + NODEJS_RUNTIME.encode()).hexdigest()[:16]
+
+
+def nodejs_dependencies_zip() -> tuple[Path, str]:
+    """The Node.js layer zip and its base64 SHA-256, built once per lock file."""
+    destination = BUILD_DIR / f"dependencies-nodejs-{_nodejs_dependencies_key()}.zip"
+    if destination.exists():
+        return destination, base64.b64encode(hashlib.sha256(destination.read_bytes()).digest()).decode()
+    return destination, write_reproducible_zip(nodejs_dependency_files(), destination)
 
 
 def dependency_files() -> dict[str, bytes]:
@@ -141,29 +207,40 @@ def dependency_files() -> dict[str, bytes]:
 class FunctionPackageProps:
     name: str
     rds_ca_pem: bytes  # checked by settings (constructs_lib/rds_ca.py): holds the region's RDS root CA
+    language: AccessRuntime = "python"  # nodejs: the access function's Node.js code (lambda/nodejs/)
 
     def __post_init__(self) -> None:
         if b"BEGIN CERTIFICATE" not in self.rds_ca_pem:
             raise ValueError("rds_ca_pem must hold PEM certificates: functions that verify Aurora need them")
+        if self.language not in get_args(AccessRuntime):
+            raise ValueError(f"language is one of {', '.join(get_args(AccessRuntime))}, not {self.language!r}")
 
 
 class FunctionPackage(Construct):
-    """One code zip for every function (they share modules), and one dependency layer."""
+    """One code zip for the functions of one language (they share modules), and its dependency layer."""
 
     def __init__(self, scope: Construct, id: str, props: FunctionPackageProps) -> None:
         super().__init__(scope, id)
-        code_zip = BUILD_DIR / "code.zip"
-        self.code_hash = write_reproducible_zip(code_files(props.rds_ca_pem), code_zip)
+        if props.language == "nodejs":
+            self.runtime = NODEJS_RUNTIME
+            code_zip, files = BUILD_DIR / "code-nodejs.zip", nodejs_code_files(props.rds_ca_pem)
+            (layer_zip, layer_hash), layer_name = nodejs_dependencies_zip(), f"{props.name}-nodejs-dependencies"
+            description = "mysql2, AWS SDK STS and RDS signer, Powertools (see lambda/nodejs/package-lock.json)"
+        else:
+            self.runtime = RUNTIME
+            code_zip, files = BUILD_DIR / "code.zip", code_files(props.rds_ca_pem)
+            (layer_zip, layer_hash), layer_name = dependencies_zip(), f"{props.name}-dependencies"
+            description = "pymysql, aws-lambda-powertools (see lambda/requirements.txt)"
+        self.code_hash = write_reproducible_zip(files, code_zip)
         self.code = TerraformAsset(self, "code", path=str(code_zip), type=AssetType.FILE)
-        layer_zip, layer_hash = dependencies_zip()
         layer_asset = TerraformAsset(self, "dependencies", path=str(layer_zip), type=AssetType.FILE)
         self.layer = LambdaLayerVersion(
             self,
             "layer",
-            layer_name=f"{props.name}-dependencies",
-            description="pymysql, aws-lambda-powertools (see lambda/requirements.txt)",
+            layer_name=layer_name,
+            description=description,
             filename=layer_asset.path,
             source_code_hash=layer_hash,
-            compatible_runtimes=[RUNTIME],
+            compatible_runtimes=[self.runtime],
             compatible_architectures=[ARCHITECTURE],
         )

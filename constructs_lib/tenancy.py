@@ -18,6 +18,7 @@ VALUE_COLUMNS = ("A", "B", "C", "D", "E")
 # The session tag naming the tenant when the access function assumes a tenant-access role.
 TENANT_TAG = "tenant"
 DB_USER_PREFIX = "user"
+DATABASE_PREFIX = "user_database"
 MYSQL_PORT = 3306
 # A tenant session is assumed with the access function's own role credentials (role chaining), which
 # AWS caps at one hour; tenant-access roles allow exactly that.
@@ -43,7 +44,7 @@ class Tenant:
 
     @property
     def database(self) -> str:
-        return f"user_database{self.id}"
+        return f"{DATABASE_PREFIX}{self.id}"
 
     @property
     def shard(self) -> int:

@@ -24,7 +24,7 @@ from constructs_lib.aws import (
     VpcSecurityGroupEgressRule,
 )
 from constructs_lib.function_contract import lambda_environment
-from constructs_lib.function_package import ARCHITECTURE, RUNTIME, FunctionPackage
+from constructs_lib.function_package import ARCHITECTURE, FunctionPackage
 from constructs_lib.iam import service_role
 from constructs_lib.network import HTTPS_PORT, Network
 from constructs_lib.platform import AwsStack
@@ -117,7 +117,7 @@ class VpcFunction(Construct):
             function_name=props.name,
             description=props.description,
             role=self.role.arn,
-            runtime=RUNTIME,
+            runtime=props.package.runtime,
             architectures=[ARCHITECTURE],
             handler=props.handler,
             filename=props.package.code.path,

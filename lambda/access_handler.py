@@ -23,7 +23,7 @@ from tenant_access import IamAuthTokens, TenantCredentialSource, sts_client
 from tenant_data import PasswordSource, TenantData
 from tenant_request import BadRequest, tenant_from_event
 
-from constructs_lib.function_contract import AccessConfig
+from constructs_lib.function_contract import FAILURE_STATUS, AccessConfig
 from constructs_lib.tenancy import Tenant
 
 logger = Logger()
@@ -88,6 +88,10 @@ def cross_tenant_check(check: isolation_check.CheckRequest) -> dict[str, Any]:
     return report
 
 
+def failure(error: str) -> dict[str, Any]:
+    return respond(FAILURE_STATUS[error], {"error": error})
+
+
 def answer(event: Any, data: TenantData, tenant_count: int) -> dict[str, Any]:
     """The function's whole behaviour for one event, given its (per-instance) tenant data."""
     try:
@@ -117,11 +121,11 @@ def read_rows(data: TenantData, tenant: Tenant) -> dict[str, Any]:
                 "mysql_message": str(error.args[1]) if len(error.args) > 1 else None,
             },
         )
-        return respond(503, {"error": "database_unavailable"})
+        return failure("database_unavailable")
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
         logger.warning("credentials failure", extra={"error_class": type(error).__name__})
-        return respond(502, {"error": "credentials_unavailable"})
+        return failure("credentials_unavailable")
     except Exception:
         logger.exception("unexpected failure")
-        return respond(500, {"error": "internal_error"})
+        return failure("internal_error")
     return respond(200, {"tenant": tenant.id, "rows": rows})

@@ -14,9 +14,8 @@ import ssl
 import pymysql
 
 from constructs_lib.endpoints import tls_server_name
-
-CONNECT_TIMEOUT_SECONDS = 5
-READ_TIMEOUT_SECONDS = 10
+from constructs_lib.function_contract import DB_CONNECT_TIMEOUT_SECONDS as CONNECT_TIMEOUT_SECONDS
+from constructs_lib.function_contract import DB_READ_TIMEOUT_SECONDS as READ_TIMEOUT_SECONDS
 
 
 class _VerifiedAs(ssl.SSLContext):

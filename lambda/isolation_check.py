@@ -18,10 +18,9 @@ from typing import Any, Protocol
 import pymysql
 from pydantic import BaseModel, Field, model_validator
 
+from constructs_lib.function_contract import ISOLATION_CHECK_EVENT_KEY as EVENT_KEY
 from constructs_lib.function_contract import ShardTarget
 from constructs_lib.tenancy import TENANT_TABLE, Tenant
-
-EVENT_KEY = "isolation_check"
 
 
 class CrossTenantPasswords(Protocol):

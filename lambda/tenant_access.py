@@ -20,19 +20,24 @@ import boto3
 import botocore.config
 import botocore.session
 
-from constructs_lib.function_contract import ShardTarget, session_policy, session_tags
+from constructs_lib.function_contract import (
+    CREDENTIAL_REFRESH_MARGIN_SECONDS,
+    PACKED_POLICY_WARNING_PERCENT,
+    STS_CONNECT_TIMEOUT_SECONDS,
+    STS_MAX_ATTEMPTS,
+    STS_READ_TIMEOUT_SECONDS,
+    TOKEN_REUSE_SECONDS,
+    ShardTarget,
+    session_policy,
+    session_tags,
+)
 from constructs_lib.tenancy import SESSION_SECONDS, Tenant
 
-CREDENTIAL_REFRESH_MARGIN_SECONDS = 300  # renew credentials 5 minutes before they expire
-TOKEN_REUSE_SECONDS = 600  # tokens live 15 minutes; use each for 10 at most
-# STS packs the session policy and tags into a binary form whose limit AWS gives only as a percentage in
-# each answer (PackedPolicySize); the preflight gate bounds the plain text, this watches the rest.
-PACKED_POLICY_WARNING_PERCENT = 90
-
-# STS throttles or fails: a few attempts with exponential backoff and jitter, each bounded, so a request
-# ends well inside the function's timeout (a 502 JSON) instead of waiting on STS.
+# Exponential backoff with jitter between the bounded attempts.
 STS_CONFIG = botocore.config.Config(
-    retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=3
+    retries={"mode": "standard", "total_max_attempts": STS_MAX_ATTEMPTS},
+    connect_timeout=STS_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=STS_READ_TIMEOUT_SECONDS,
 )
 
 logger = logging.getLogger(__name__)

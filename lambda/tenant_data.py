@@ -19,10 +19,9 @@ from typing import Protocol
 import pymysql
 from tenant_access import BoundedCache
 
-from constructs_lib.function_contract import ConnectionPolicy, ShardTarget
+from constructs_lib.function_contract import ROWS_PER_REQUEST, ConnectionPolicy, ShardTarget
 from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, VALUE_COLUMNS, Tenant
 
-ROWS_PER_REQUEST = 5
 # Client-side "connection is gone" errors: server gone away, lost during query, lost at handshake.
 CONNECTION_LOST = frozenset({2006, 2013, 2055})
 QUERY = (

@@ -7,10 +7,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
+from constructs_lib.function_contract import TENANT_ID_PATTERN
 from constructs_lib.tenancy import Tenant
 
 # ASCII digits only (``\d`` would admit other scripts' digits), no sign, no leading zeros, no space.
-TENANT_ID = re.compile(r"0|[1-9][0-9]{0,5}")
+TENANT_ID = re.compile(TENANT_ID_PATTERN)
 
 
 class BadRequest(ValueError):
