@@ -58,7 +58,14 @@ def build(app: App, settings: Settings) -> AwsStack:
     package = FunctionPackage(
         shared, "functions", FunctionPackageProps(name=settings.name_prefix, rds_ca_pem=settings.rds_ca_pem())
     )
-    side = _database_side_props(settings, zones, package)
+    access_package = package
+    if settings.access_function_runtime == "nodejs":  # the access functions only; seeding stays Python
+        access_package = FunctionPackage(
+            shared,
+            "access-nodejs",
+            FunctionPackageProps(name=settings.name_prefix, rds_ca_pem=settings.rds_ca_pem(), language="nodejs"),
+        )
+    side = _database_side_props(settings, zones, package, access_package)
 
     pool = ConnectionPool(
         max_connections_percent=settings.proxy_max_connections_percent,
@@ -103,7 +110,7 @@ def build(app: App, settings: Settings) -> AwsStack:
 
 
 def _database_side_props(
-    settings: Settings, zones: list[str], package: FunctionPackage
+    settings: Settings, zones: list[str], package: FunctionPackage, access_package: FunctionPackage
 ) -> Callable[[str], DatabaseSideProps]:
     """A database side's props from settings: the two sides differ in their VPC block and connection policy."""
     tenants = all_tenants(settings.tenant_count)
@@ -129,6 +136,7 @@ def _database_side_props(
                 memory_mb=settings.access_function_memory_mb,
                 reserved_concurrency=settings.access_function_reserved_concurrency,
                 connections=settings.connection_policy(key),
+                package=access_package,
             ),
         )
 

@@ -175,6 +175,47 @@ def engine_version_problem(engine_version: str, today: datetime.date) -> str | N
     return None
 
 
+LAMBDA_RUNTIMES = "https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html"
+
+
+@dataclass(frozen=True)
+class LambdaRuntime:
+    """A managed runtime's deprecation schedule: after ``block_create`` Lambda refuses to create functions on
+    it (a first deploy fails), after ``block_update`` to update them (every later deploy fails)."""
+
+    identifier: str
+    deprecation: datetime.date
+    block_create: datetime.date
+    block_update: datetime.date
+
+
+# The runtimes the functions use, from LAMBDA_RUNTIMES as read on 2026-11-27.
+LAMBDA_RUNTIME_SCHEDULE = {
+    runtime.identifier: runtime
+    for runtime in (
+        LambdaRuntime(
+            "python3.12", datetime.date(2028, 10, 31), datetime.date(2028, 11, 30), datetime.date(2029, 1, 10)
+        ),
+        LambdaRuntime("nodejs22.x", datetime.date(2027, 4, 30), datetime.date(2027, 6, 1), datetime.date(2027, 7, 1)),
+    )
+}
+
+
+def lambda_runtime_problem(identifier: str, today: datetime.date) -> str | None:
+    """Why Lambda would refuse to create functions on this runtime today, or None."""
+    runtime = LAMBDA_RUNTIME_SCHEDULE.get(identifier)
+    if runtime is None:
+        return (
+            f"Lambda runtime {identifier} is not in the schedule table ({', '.join(sorted(LAMBDA_RUNTIME_SCHEDULE))})"
+        )
+    if runtime.block_create <= today:
+        return (
+            f"Lambda refuses to create functions on {identifier} since {runtime.block_create:%Y-%m-%d} (deprecated "
+            f"{runtime.deprecation:%Y-%m-%d}; updates blocked from {runtime.block_update:%Y-%m-%d}) ({LAMBDA_RUNTIMES})"
+        )
+    return None
+
+
 # Services that document aws:SourceAccount / aws:SourceArn in the trust policy of a role they assume
 # for you. Elsewhere the keys are not sent when the service assumes the role, and a condition on them
 # makes the role unusable; each entry names the page that documents it.

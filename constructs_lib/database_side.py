@@ -52,6 +52,7 @@ class AccessSpec:
     memory_mb: int
     reserved_concurrency: int
     connections: ConnectionPolicy
+    package: FunctionPackage | None = None  # the access function's code when it is not the side's (Python) package
 
     def __post_init__(self) -> None:
         if not 1 <= self.timeout_seconds < 29:
@@ -142,7 +143,7 @@ class DatabaseSide(Construct):
             AccessFunctionProps(
                 name=access_function_name(props.name_prefix, self.side),
                 network=self.network,
-                package=props.package,
+                package=props.access.package or props.package,
                 targets=self._access_targets(),
                 tenant_role_arn=self._tenant_role_arn(SHARD_PLACEHOLDER),
                 ca_file=self.ca_file,

@@ -53,6 +53,8 @@ FAILURE_STATUS = {"database_unavailable": 503, "credentials_unavailable": 502, "
 # The access function comes in two runtimes with this one contract; the Node.js one reads it from the
 # JSON ``runtime_contract()`` writes into its package.
 AccessRuntime = Literal["python", "nodejs"]
+# Lambda's identifier per language (the preflight gate and settings check them against Lambda's schedule).
+LAMBDA_RUNTIME_IDS: dict[str, str] = {"python": "python3.12", "nodejs": "nodejs22.x"}
 
 
 def lambda_environment(service_name: str, variables: Mapping[str, str]) -> dict[str, str]:

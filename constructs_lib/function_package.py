@@ -28,7 +28,13 @@ from cdktf import AssetType, TerraformAsset
 from constructs import Construct
 
 from constructs_lib.aws import LambdaLayerVersion
-from constructs_lib.function_contract import AMAZON_ROOT_CA_FILE, RDS_CA_FILE, AccessRuntime, runtime_contract
+from constructs_lib.function_contract import (
+    AMAZON_ROOT_CA_FILE,
+    LAMBDA_RUNTIME_IDS,
+    RDS_CA_FILE,
+    AccessRuntime,
+    runtime_contract,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_SOURCES = ROOT / "lambda"
@@ -43,10 +49,8 @@ SHARED_MODULES = {
 }
 BUILD_DIR = ROOT / "build" / "lambda"
 
-RUNTIME = "python3.12"
-# The access function's other runtime. Lambda's schedule for it (https://docs.aws.amazon.com/lambda/latest/dg/
-# lambda-runtimes.html): deprecated 2027-04-30, updates blocked 2027-07-01; the preflight gate says when.
-NODEJS_RUNTIME = "nodejs22.x"
+RUNTIME = LAMBDA_RUNTIME_IDS["python"]
+NODEJS_RUNTIME = LAMBDA_RUNTIME_IDS["nodejs"]  # the access function's other runtime
 NODEJS_SOURCES = FUNCTION_SOURCES / "nodejs"
 NODEJS_CONTRACT_FILE = "contract.json"
 ARCHITECTURE = "x86_64"

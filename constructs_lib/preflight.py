@@ -517,6 +517,19 @@ def aurora_engine_version(stack: Stack, facts: AccountFacts) -> Iterator[Finding
             )
 
 
+@rule("lambda-runtime")
+def lambda_runtime(stack: Stack, facts: AccountFacts) -> Iterator[Finding]:
+    for address, body in stack.resources("aws_lambda_function"):
+        problem = rules.lambda_runtime_problem(body["runtime"], facts.today)
+        if problem:
+            yield _finding("lambda-runtime", address, problem, rules.LAMBDA_RUNTIMES)
+    for address, body in stack.resources("aws_lambda_layer_version"):
+        for runtime in body.get("compatible_runtimes") or []:
+            problem = rules.lambda_runtime_problem(runtime, facts.today)
+            if problem:
+                yield _finding("lambda-runtime", address, problem, rules.LAMBDA_RUNTIMES)
+
+
 @rule("lambda-reserved-concurrency")
 def reserved_concurrency(stack: Stack, facts: AccountFacts) -> Iterator[Finding]:
     reserved = {

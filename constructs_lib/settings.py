@@ -28,7 +28,9 @@ from constructs_lib.emulator import is_loopback_url
 from constructs_lib.function_contract import (
     AMAZON_ROOT_CA_FILE,
     IAM_TOKEN_LIFETIME_SECONDS,
+    LAMBDA_RUNTIME_IDS,
     AccessConfig,
+    AccessRuntime,
     ConnectionMode,
     ConnectionPolicy,
     environment_bytes,
@@ -306,6 +308,14 @@ class Settings(BaseModel):
         ge=aws_rules.LAMBDA_UNRESERVED_FLOOR.value,
         le=1_000_000,
         **_allowed(f"100..1000000 (AWS default quota: {aws_rules.LAMBDA_DEFAULT_CONCURRENCY.value})"),
+    )
+    access_function_runtime: AccessRuntime = Field(
+        "python",
+        description=(
+            "Runtime of both access functions: python, or nodejs (the original sample's default; lambda/nodejs, the "
+            "same contract, tested by the same suite). The seeding function is Python either way."
+        ),
+        **_allowed("python or nodejs"),
     )
     access_connection_mode: ConnectionMode = Field(
         "kept",
@@ -605,6 +615,14 @@ class Settings(BaseModel):
         problem = aws_rules.engine_version_problem(self.aurora_engine_version, today)
         if problem:
             raise _FieldError("aurora_engine_version", self.aurora_engine_version, problem)
+        return self
+
+    @model_validator(mode="after")
+    def _access_runtime_supported(self, info: ValidationInfo) -> Settings:
+        today = (info.context or {}).get("today") or datetime.date.today()
+        problem = aws_rules.lambda_runtime_problem(LAMBDA_RUNTIME_IDS[self.access_function_runtime], today)
+        if problem:
+            raise _FieldError("access_function_runtime", self.access_function_runtime, problem)
         return self
 
     @model_validator(mode="after")

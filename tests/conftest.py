@@ -20,6 +20,7 @@ from tests.support.synth import Synth, synthesize  # noqa: E402
 VARIANTS = {
     "default": {},
     "proxy_only": {"create_load_test_stack": False, "vpc_flow_logs": False, "state_lock_table": "tfstate-locks"},
+    "nodejs": {"access_function_runtime": "nodejs"},
 }
 
 

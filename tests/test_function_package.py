@@ -7,8 +7,10 @@ import json
 import re
 import zipfile
 
+import pytest
+
 from constructs_lib import function_package
-from constructs_lib.function_contract import AMAZON_ROOT_CA_FILE, RDS_CA_FILE
+from constructs_lib.function_contract import AMAZON_ROOT_CA_FILE, RDS_CA_FILE, runtime_contract
 from tests.support.paths import ROOT
 
 
@@ -68,3 +70,66 @@ def test_rds_ca_bundle_is_packaged_when_set(tmp_path):
     ).stack()
     with zipfile.ZipFile(io.BytesIO(asset(stack, "code.zip").read_bytes())) as archive:
         assert archive.read(RDS_CA_FILE) == pki.ca_file.read_bytes()
+
+
+# ---- the access function's Node.js runtime --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nodejs_stack(synth_variant):
+    return synth_variant("nodejs").stack()
+
+
+def access_functions(stack):
+    return {f.address: f.body for f in stack.resources("aws_lambda_function") if "access_function" in f.address}
+
+
+def test_the_nodejs_setting_runs_both_access_functions_on_nodejs_with_the_same_environment(nodejs_stack, stack):
+    nodejs, python = access_functions(nodejs_stack), access_functions(stack)
+    assert sorted(nodejs) == sorted(python) and len(nodejs) == 2  # the same addresses: an in-place update
+    for address, body in nodejs.items():
+        assert body["runtime"] == function_package.NODEJS_RUNTIME and body["handler"] == "access_handler.handler"
+        assert body["environment"] == python[address]["environment"]  # one contract, whichever runtime reads it
+        [layer] = body["layers"]
+        assert "access-nodejs" in layer
+    seeding = [f.body for f in nodejs_stack.resources("aws_lambda_function") if "seeding" in f.address]
+    assert seeding and all(body["runtime"] == function_package.RUNTIME for body in seeding)
+
+
+def test_nodejs_code_zip_holds_the_function_the_contract_and_the_trust_stores_only(nodejs_stack):
+    with zipfile.ZipFile(asset(nodejs_stack, "code-nodejs.zip")) as archive:
+        names = set(archive.namelist())
+        assert json.loads(archive.read("contract.json")) == runtime_contract()
+        assert "module.exports = { handler" in archive.read("access_handler.js").decode()
+        assert archive.read(AMAZON_ROOT_CA_FILE) == function_package.amazon_root_cas()
+    sources = {path.name for path in (ROOT / "lambda" / "nodejs").glob("*.js")}
+    assert names == sources | {"contract.json", "package.json", AMAZON_ROOT_CA_FILE, RDS_CA_FILE}
+
+
+def locked_packages() -> dict[str, str]:
+    """What package-lock.json pins for production: install path -> version."""
+    lock = json.loads((ROOT / "lambda" / "nodejs" / "package-lock.json").read_text())
+    return {path: spec["version"] for path, spec in lock["packages"].items() if path and not spec.get("dev")}
+
+
+def test_nodejs_layer_holds_exactly_the_locked_packages(nodejs_stack):
+    with zipfile.ZipFile(asset(nodejs_stack, "dependencies-nodejs-*.zip")) as archive:
+        manifests = {
+            name.removeprefix("nodejs/").removesuffix("/package.json"): json.loads(archive.read(name))
+            for name in archive.namelist()
+            if re.fullmatch(r"nodejs/(node_modules/(@[^/]+/)?[^/@][^/]*/)+package\.json", name)
+        }
+    installed = {path: manifest["version"] for path, manifest in manifests.items() if path in locked_packages()}
+    assert installed == locked_packages()
+    direct = json.loads((ROOT / "lambda" / "nodejs" / "package.json").read_text())["dependencies"]
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", version) for version in direct.values())  # exact pins
+
+
+def test_nodejs_packages_are_rebuilt_byte_for_byte_from_the_lock_file(tmp_path, monkeypatch):
+    hashes = []
+    for attempt in ("one", "two"):
+        monkeypatch.setattr(function_package, "BUILD_DIR", tmp_path / attempt)
+        hashes.append(function_package.nodejs_dependencies_zip()[1])
+        code = function_package.nodejs_code_files(b"-----BEGIN CERTIFICATE-----\n")
+        hashes.append(function_package.write_reproducible_zip(code, tmp_path / attempt / "code.zip"))
+    assert hashes[0] == hashes[2] and hashes[1] == hashes[3]

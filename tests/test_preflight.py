@@ -273,6 +273,14 @@ def test_engine_version_not_in_the_calendar_or_upgrading_itself(doc):
     assert "aurora-engine-version" in rules_broken(doc)
 
 
+def test_a_lambda_runtime_past_its_block_create_date_or_unknown(doc):
+    python = aws_rules.LAMBDA_RUNTIME_SCHEDULE[one(doc, "aws_lambda_function")["runtime"]]
+    assert "lambda-runtime" not in rules_broken(doc, AccountFacts(today=python.block_create - datetime.timedelta(1)))
+    assert "lambda-runtime" in rules_broken(doc, AccountFacts(today=python.block_create))
+    one(doc, "aws_lambda_function")["runtime"] = "nodejs16.x"
+    assert "lambda-runtime" in rules_broken(doc)
+
+
 def test_reserved_concurrency_that_eats_the_unreserved_floor(doc):
     for side in ("proxy", "no_proxy"):
         access_function(doc, side)["reserved_concurrent_executions"] = 450

@@ -1,11 +1,13 @@
 """One typed settings object: sources, precedence, and a clear stop on every bad value."""
 
+import datetime
 import json
 
 import pytest
 
+from constructs_lib import aws_rules
 from constructs_lib import settings as app_settings
-from constructs_lib.function_contract import ConnectionPolicy
+from constructs_lib.function_contract import LAMBDA_RUNTIME_IDS, ConnectionPolicy
 from constructs_lib.settings import Settings, SettingsError, from_sources, load
 from constructs_lib.tenancy import MAX_TENANTS_PER_PROXY
 from tests.support.paths import CDKTF_JSON, ROOT
@@ -46,6 +48,7 @@ BAD_VALUES = [
     ("rds_ca_bundle", "/nonexistent/rds-ca.pem", "no such file"),
     ("rds_ca_bundle", __file__, "cannot load it as PEM certificates"),
     ("access_connection_mode", "pooled", "'kept' or 'per_request'"),
+    ("access_function_runtime", "ruby", "'python' or 'nodejs'"),
     ("proxy_side_max_kept_connections", "0", "greater than or equal to 1"),
     ("no_proxy_side_max_kept_connections", "201", "less than or equal to 200"),
     ("kept_connection_max_age_seconds", "901", "less than or equal to 900"),
@@ -61,6 +64,18 @@ def test_bad_value_names_the_setting_and_what_it_allows(name, value, reason):
     assert message.startswith(f"invalid setting {name}=")
     assert reason in message
     assert f"Allowed: {app_settings.allowed_values(name)}" in message
+
+
+def test_an_access_runtime_lambda_no_longer_creates_functions_on_is_refused_before_synth():
+    """Lambda's schedule (aws_rules.LAMBDA_RUNTIME_SCHEDULE): valid the day before creation is blocked, then refused."""
+    runtime = "nodejs"
+    identifier = LAMBDA_RUNTIME_IDS[runtime]
+    blocked = aws_rules.LAMBDA_RUNTIME_SCHEDULE[identifier].block_create
+    assert from_sources({}, {}, {"access_function_runtime": runtime}, today=blocked - datetime.timedelta(days=1))
+    with pytest.raises(SettingsError) as caught:
+        from_sources({}, {}, {"access_function_runtime": runtime}, today=blocked)
+    assert str(caught.value).startswith(f"invalid setting access_function_runtime='{runtime}'")
+    assert f"Lambda refuses to create functions on {identifier}" in str(caught.value)
 
 
 def test_unknown_setting_is_refused_from_every_source():

@@ -11,7 +11,7 @@ from tests.support.synth import BOOTSTRAP_STACK, MAIN_STACK
 pytestmark = pytest.mark.terraform
 
 
-@pytest.mark.parametrize("variant", ["default", "proxy_only"])
+@pytest.mark.parametrize("variant", ["default", "proxy_only", "nodejs"])
 @pytest.mark.parametrize("stack_name", [MAIN_STACK, BOOTSTRAP_STACK])
 def test_terraform_validate_accepts_the_stack(synth_variant, terraform_config, variant, stack_name):
     stack_dir = synth_variant(variant).stack(stack_name).directory
