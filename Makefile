@@ -68,7 +68,7 @@ bench: setup
 bench-seed: setup test-tools
 	pipenv run python -m tests.benchmarks.seed_benchmark
 
-## Access latency: warm function versus the original per-request design and a bare query.
+## Access latency in both runtimes (Python, Node.js): warm function versus the original per-request design and a bare query.
 bench-access: setup mariadb
 	pipenv run python -m tests.benchmarks.access_benchmark
 

@@ -1,27 +1,29 @@
 """Request latency of the access function on the load test's traffic, on a local MariaDB over verified TLS.
 
-Each design answers the same tenant mixes, one request at a time as one Lambda instance does, after a
-warm-up with the same mix (an instance in the steady state of a load test):
+Both runtimes (Python and Node.js) answer the same tenant mixes in each design, one request at a time as
+one Lambda instance does, after a warm-up with the same mix (an instance in the steady state of a load
+test). Each instance is its own process, started as the contract suite starts it
+(``tests/support/access_runtimes.py``), and times its own handler calls:
 
 - proxy side, kept: the function as built with the Proxy side's default connection policy;
 - no proxy side, kept: the same with the No Proxy side's small bound;
 - per_request: the blog's function (AssumeRole, new token, new TLS connection, closed after);
-- bare query: the same query on a warm TLS connection per tenant, no function around it.
+- bare query: the same query on a warm TLS connection per tenant (PyMySQL), no function around it.
 
 Mixes: uniform over 200 tenants (what the Locust users send) and Zipf with s = 1.1 (a few busy tenants).
-Every design runs the whole token path (moto's STS in this process, so AssumeRole is faster than on
-AWS and per_request flatters itself); the login itself uses the tenant's native password.
+Every design runs the whole token path (AssumeRole on moto's server on 127.0.0.1: faster than STS on
+AWS, so per_request flatters itself); the login itself uses the tenant's native password.
 
     pipenv run python -m tests.benchmarks.access_benchmark [--requests 2000] [--tenants 200]
 
-Targets (uniform mix): proxy side kept median >= 10x below per_request, and <= 2x the bare query.
-Exits 1 when one is missed.
+Targets (uniform mix, each runtime): proxy side kept median >= 10x below per_request, and <= 2x the bare
+query; the Node.js function's proxy side kept median within 2x of the Python one's. Exits 1 when one is
+missed.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -35,19 +37,16 @@ from tests.support.paths import ROOT
 
 sys.path.insert(0, str(ROOT / "lambda"))
 
-import access_handler  # noqa: E402
-import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
 from seeding import PasswordInSecretUser, TenantSeeder  # noqa: E402
-from tenant_data import ConnectionStats, query_rows, random_ids  # noqa: E402
+from tenant_data import query_rows, random_ids  # noqa: E402
 
 from constructs_lib.function_contract import ConnectionPolicy  # noqa: E402
 from constructs_lib.settings import Settings  # noqa: E402
 from constructs_lib.tenancy import Tenant, all_tenants  # noqa: E402
 from loadtest.local.deployment import local_access_config  # noqa: E402
 from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER, MariaDB, start_mariadb  # noqa: E402
-from loadtest.local.standins import MemorySecretStore, NativePasswordAfterIamToken  # noqa: E402
-from tests.support.lambda_context import FakeLambdaContext  # noqa: E402
+from loadtest.local.standins import MemorySecretStore  # noqa: E402
+from tests.support.access_runtimes import RUNTIMES, RecordingSts, stage_nodejs_function, start_instance  # noqa: E402
 
 ZIPF_S = 1.1
 PROXY_KEPT = Settings.model_fields["proxy_side_max_kept_connections"].default
@@ -58,7 +57,7 @@ DESIGNS = {
     "per_request (the blog's)": ConnectionPolicy(mode="per_request"),
 }
 BARE = "bare query, warm TLS"
-SPEEDUP_TARGET, OVERHEAD_TARGET = 10.0, 2.0
+SPEEDUP_TARGET, OVERHEAD_TARGET, RUNTIME_TARGET = 10.0, 2.0, 2.0
 
 
 def tenant_mix(mix: str, tenants: Sequence[Tenant], count: int, rng: random.Random) -> list[Tenant]:
@@ -75,6 +74,7 @@ MIXES = ("uniform", f"zipf s={ZIPF_S}")
 @dataclass(frozen=True)
 class Result:
     mix: str
+    runtime: str  # "python", "nodejs", or "-" for the bare query
     design: str
     median_ms: float
     p99_ms: float
@@ -96,56 +96,77 @@ def timed(requests: Sequence[Tenant], serve: Callable[[Tenant], None]) -> list[f
     return samples
 
 
-def event(tenant: Tenant) -> dict:
-    return {"queryStringParameters": {"tenant": str(tenant.id)}, "requestContext": {"requestId": "bench"}}
+@dataclass(frozen=True)
+class Bench:
+    """What every design needs: the seeded server, its tenants' passwords, STS, and the staged Node.js function."""
+
+    server: MariaDB
+    passwords: dict[int, str]
+    sts: RecordingSts
+    staged_nodejs: Path
+    scratch: Path
 
 
-def run(server: MariaDB, store: MemorySecretStore, tenants: int, requests: int, rng: random.Random) -> list[Result]:
-    """Every mix through every design; per_request gets a fifth of the requests (it is slow, and steady)."""
+def environment(bench: Bench, tenants: int, policy: ConnectionPolicy) -> dict[str, str]:
+    config = local_access_config(bench.server, tenants, policy, name="bench", resource_id="prx-bench")
+    return {
+        **config.to_environment(),  # what the handler reads, as the stack writes it
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_STS": bench.sts.endpoint,
+        "POWERTOOLS_SERVICE_NAME": "bench",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+    }
+
+
+def run(
+    bench: Bench, tenants: int, requests: int, rng: random.Random, runtimes: Sequence[str] = RUNTIMES
+) -> list[Result]:
+    """Every mix through every design in every runtime; per_request gets a fifth of the requests (it is slow,
+    and steady). The runtimes answer the very same sequences."""
     population = all_tenants(tenants)
-    sts = boto3.client("sts", region_name="us-east-1")
-    context = FakeLambdaContext()
     results = []
     for mix in MIXES:
         for design, policy in DESIGNS.items():
-            config = local_access_config(server, tenants, policy, name="bench", resource_id="prx-bench")
-            os.environ.update(config.to_environment())  # what the handler reads, as the stack writes it
-            access_handler.configuration.cache_clear()
-            tokens = access_handler.iam_passwords(config, "us-east-1", sts)
-            data = access_handler.build_tenant_data(config, NativePasswordAfterIamToken(tokens, store, "bench"))
-            access_handler.tenant_data = lambda data=data: data
             count = requests // 5 if policy.per_request else requests
-
-            def serve(tenant: Tenant) -> None:
-                assert access_handler.handler(event(tenant), context)["statusCode"] == 200
-
-            try:
-                timed(tenant_mix(mix, population, count, rng), serve)  # warm-up: the instance's steady state
-                data.stats = ConnectionStats()  # count the measured requests only
-                samples = timed(tenant_mix(mix, population, count, rng), serve)
-            finally:
-                data.close()
-            stats = data.stats
-            results.append(
-                Result(
-                    mix,
-                    design,
-                    statistics.median(samples),
-                    percentile(samples, 0.99),
-                    stats.hit_rate,
-                    stats.opened_per_thousand,
+            warm_up = [t.id for t in tenant_mix(mix, population, count, rng)]
+            measured = [t.id for t in tenant_mix(mix, population, count, rng)]
+            for runtime in runtimes:
+                instance = start_instance(
+                    runtime,
+                    environment(bench, tenants, policy),
+                    bench.passwords,
+                    bench.scratch / f"{mix}-{design}-{runtime}".replace(" ", "_"),
+                    bench.staged_nodejs,
                 )
-            )
-        results.append(bare(server, store, population, mix, requests, rng))
+                try:
+                    instance.bench(warm_up)  # the instance's steady state
+                    instance.reset_stats()  # count the measured requests only
+                    samples = instance.bench(measured)
+                    stats = instance.stats()
+                finally:
+                    instance.stop()
+                results.append(
+                    Result(
+                        mix,
+                        runtime,
+                        design,
+                        statistics.median(samples),
+                        percentile(samples, 0.99),
+                        stats["reused"] / stats["requests"],
+                        1000 * stats["opened"] / stats["requests"],
+                    )
+                )
+        results.append(bare(bench, population, mix, requests, rng))
     return results
 
 
-def bare(server: MariaDB, store: MemorySecretStore, population, mix: str, requests: int, rng) -> Result:
+def bare(bench: Bench, population, mix: str, requests: int, rng) -> Result:
     """The query alone, on a TLS connection per tenant opened beforehand."""
     connections = {
-        tenant.id: server.connect(
-            tenant.db_user, store.values[tenant.secret_name("bench")]["password"], tenant.database, autocommit=True
-        )
+        tenant.id: bench.server.connect(tenant.db_user, bench.passwords[tenant.id], tenant.database, autocommit=True)
         for tenant in population
     }
     try:
@@ -156,28 +177,51 @@ def bare(server: MariaDB, store: MemorySecretStore, population, mix: str, reques
     finally:
         for connection in connections.values():
             connection.close()
-    return Result(mix, BARE, statistics.median(samples), percentile(samples, 0.99), 1.0, 0.0)
+    return Result(mix, "-", BARE, statistics.median(samples), percentile(samples, 0.99), 1.0, 0.0)
 
 
 def verdicts(results: Sequence[Result]) -> list[tuple[str, float, bool]]:
-    """(target, measured ratio, met) for the uniform mix."""
-    median = {r.design: r.median_ms for r in results if r.mix == "uniform"}
-    speedup = median["per_request (the blog's)"] / median["proxy side, kept"]
-    overhead = median["proxy side, kept"] / median[BARE]
-    return [
-        (f"proxy side kept >= {SPEEDUP_TARGET:g}x below per_request", speedup, speedup >= SPEEDUP_TARGET),
-        (f"proxy side kept <= {OVERHEAD_TARGET:g}x the bare query", overhead, overhead <= OVERHEAD_TARGET),
-    ]
+    """(target, measured ratio, met) for the uniform mix: each runtime against its per_request design and the
+    bare query, and the runtimes against each other."""
+    median = {(r.runtime, r.design): r.median_ms for r in results if r.mix == "uniform"}
+    runtimes = [runtime for runtime in RUNTIMES if (runtime, "proxy side, kept") in median]
+    checks = []
+    for runtime in runtimes:
+        kept = median[(runtime, "proxy side, kept")]
+        speedup = median[(runtime, "per_request (the blog's)")] / kept
+        overhead = kept / median[("-", BARE)]
+        checks += [
+            (
+                f"{runtime}: proxy side kept >= {SPEEDUP_TARGET:g}x below per_request",
+                speedup,
+                speedup >= SPEEDUP_TARGET,
+            ),
+            (
+                f"{runtime}: proxy side kept <= {OVERHEAD_TARGET:g}x the bare query",
+                overhead,
+                overhead <= OVERHEAD_TARGET,
+            ),
+        ]
+    if len(runtimes) == 2:
+        ratio = median[("nodejs", "proxy side, kept")] / median[("python", "proxy side, kept")]
+        checks.append(
+            (
+                f"nodejs proxy side kept within {RUNTIME_TARGET:g}x of python's",
+                ratio,
+                1 / RUNTIME_TARGET <= ratio <= RUNTIME_TARGET,
+            )
+        )
+    return checks
 
 
 def report(results: Sequence[Result]) -> tuple[str, bool]:
     """The table and verdicts as printed; whether every target was met."""
     lines = [
-        f"{'mix':<13} {'design':<26} {'median ms':>9} {'p99 ms':>8} {'hit rate':>8} {'opened/1k':>9}",
+        f"{'mix':<13} {'runtime':<7} {'design':<26} {'median ms':>9} {'p99 ms':>8} {'hit rate':>8} {'opened/1k':>9}",
     ]
     for r in results:
         lines.append(
-            f"{r.mix:<13} {r.design:<26} {r.median_ms:>9.3f} {r.p99_ms:>8.3f} {r.hit_rate:>8.1%} "
+            f"{r.mix:<13} {r.runtime:<7} {r.design:<26} {r.median_ms:>9.3f} {r.p99_ms:>8.3f} {r.hit_rate:>8.1%} "
             f"{r.opened_per_thousand:>9.0f}"
         )
     checks = verdicts(results)
@@ -186,29 +230,28 @@ def report(results: Sequence[Result]) -> tuple[str, bool]:
     return "\n".join(lines), all(met for _, _, met in checks)
 
 
+def prepare(scratch: Path, server: MariaDB, tenants: int) -> Bench:
+    """Seed ``tenants`` on ``server``; start STS; stage the Node.js function as synth packages it."""
+    store = MemorySecretStore()
+    identity = PasswordInSecretUser(store, "bench", server.host, server.port)
+    TenantSeeder(lambda: server.connect(MASTER_USER, MASTER_PASSWORD), identity).seed(all_tenants(tenants))
+    passwords = {t.id: store.values[t.secret_name("bench")]["password"] for t in all_tenants(tenants)}
+    return Bench(server, passwords, RecordingSts(), stage_nodejs_function(scratch / "nodejs"), scratch)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per mix and design")
     parser.add_argument("--tenants", type=int, default=200)
     options = parser.parse_args(argv)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "1",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
-    )
-    with tempfile.TemporaryDirectory() as scratch, mock_aws():
-        server = start_mariadb(Path(scratch))
+    with tempfile.TemporaryDirectory() as scratch:
+        server = start_mariadb(Path(scratch) / "db")
         try:
-            store = MemorySecretStore()
-            identity = PasswordInSecretUser(store, "bench", server.host, server.port)
-            seeder = TenantSeeder(lambda: server.connect(MASTER_USER, MASTER_PASSWORD), identity)
-            seeder.seed(all_tenants(options.tenants))
-            results = run(server, store, options.tenants, options.requests, random.Random(5))
+            bench = prepare(Path(scratch), server, options.tenants)
+            try:
+                results = run(bench, options.tenants, options.requests, random.Random(5))
+            finally:
+                bench.sts.stop()
         finally:
             server.stop()
     text, met = report(results)
