@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
@@ -109,28 +109,22 @@ def nodejs_dependency_files() -> dict[str, bytes]:
     The packages are plain JavaScript (no native builds, install scripts off), so the machine that
     packages them does not matter; cached per lock file.
     """
-    manifest, lock = NODEJS_SOURCES / "package.json", NODEJS_SOURCES / "package-lock.json"
-    target = BUILD_DIR / f"node-deps-{_nodejs_dependencies_key()}"
-    if not target.is_dir():
-        BUILD_DIR.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(dir=BUILD_DIR, prefix="node-deps-building-"))
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("packaging the Node.js access function needs npm (Node.js 20 or later)")
+
+    def lock_file_in(scratch: Path) -> None:
         (scratch / "nodejs").mkdir()
-        for source in (manifest, lock):
-            shutil.copyfile(source, scratch / "nodejs" / source.name)
-        npm = shutil.which("npm")
-        if npm is None:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise RuntimeError("packaging the Node.js access function needs npm (Node.js 20 or later)")
-        result = subprocess.run(
-            [npm, "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=scratch / "nodejs",
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise RuntimeError(f"building the Node.js dependency layer failed:\n{result.stderr[-3000:]}")
-        scratch.rename(target)  # atomic: a cache entry is complete or absent
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(NODEJS_SOURCES / name, scratch / "nodejs" / name)
+
+    target = _installed_once(
+        BUILD_DIR / f"node-deps-{_nodejs_dependencies_key()}",
+        "the Node.js dependency layer",
+        lambda scratch: [npm, "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+        workdir="nodejs",
+        prepare=lock_file_in,
+    )
     return {
         path.relative_to(target).as_posix(): path.read_bytes()
         for path in sorted(target.rglob("*"))
@@ -138,16 +132,40 @@ def nodejs_dependency_files() -> dict[str, bytes]:
     }
 
 
+def _installed_once(
+    target: Path,
+    what: str,
+    command: Callable[[Path], list[str]],
+    workdir: str = ".",
+    prepare: Callable[[Path], None] = lambda scratch: None,
+) -> Path:
+    """Run an installer into a scratch directory and make it ``target``: a cache entry is complete or absent."""
+    if not target.is_dir():
+        BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=BUILD_DIR, prefix=f"{target.name}-building-"))
+        prepare(scratch)
+        result = subprocess.run(command(scratch), cwd=scratch / workdir, capture_output=True, text=True)
+        if result.returncode != 0:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise RuntimeError(f"building {what} failed:\n{result.stderr[-3000:]}")
+        scratch.rename(target)  # atomic
+    return target
+
+
 def _dependencies_key() -> str:
     return hashlib.sha256(REQUIREMENTS.read_bytes() + f"{RUNTIME}/{PIP_PLATFORM}".encode()).hexdigest()[:16]
 
 
-def dependencies_zip() -> tuple[Path, str]:
-    """The layer zip and its base64 SHA-256, built once per requirements."""
-    destination = BUILD_DIR / f"dependencies-{_dependencies_key()}.zip"
+def _zipped_once(destination: Path, files: Callable[[], dict[str, bytes]]) -> tuple[Path, str]:
+    """A layer zip and its base64 SHA-256, written once per name (the names carry their inputs' hash)."""
     if destination.exists():
         return destination, base64.b64encode(hashlib.sha256(destination.read_bytes()).digest()).decode()
-    return destination, write_reproducible_zip(dependency_files(), destination)
+    return destination, write_reproducible_zip(files(), destination)
+
+
+def dependencies_zip() -> tuple[Path, str]:
+    """The layer zip and its base64 SHA-256, built once per requirements."""
+    return _zipped_once(BUILD_DIR / f"dependencies-{_dependencies_key()}.zip", dependency_files)
 
 
 def _nodejs_dependencies_key() -> str:
@@ -157,46 +175,35 @@ def _nodejs_dependencies_key() -> str:
 
 def nodejs_dependencies_zip() -> tuple[Path, str]:
     """The Node.js layer zip and its base64 SHA-256, built once per lock file."""
-    destination = BUILD_DIR / f"dependencies-nodejs-{_nodejs_dependencies_key()}.zip"
-    if destination.exists():
-        return destination, base64.b64encode(hashlib.sha256(destination.read_bytes()).digest()).decode()
-    return destination, write_reproducible_zip(nodejs_dependency_files(), destination)
+    return _zipped_once(BUILD_DIR / f"dependencies-nodejs-{_nodejs_dependencies_key()}.zip", nodejs_dependency_files)
 
 
 def dependency_files() -> dict[str, bytes]:
     """The layer's files (``python/...``), from pip for the Lambda platform; cached per requirements."""
-    target = BUILD_DIR / f"deps-{_dependencies_key()}"
-    if not target.is_dir():
-        BUILD_DIR.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(dir=BUILD_DIR, prefix="deps-building-"))
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-compile",
-                "--target",
-                str(scratch / "python"),
-                "--platform",
-                PIP_PLATFORM,
-                "--implementation",
-                "cp",
-                "--python-version",
-                RUNTIME.removeprefix("python"),
-                "--only-binary=:all:",
-                "-r",
-                str(REQUIREMENTS),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise RuntimeError(f"building the Lambda dependency layer failed:\n{result.stderr[-3000:]}")
-        scratch.rename(target)  # atomic: a cache entry is complete or absent
+    target = _installed_once(
+        BUILD_DIR / f"deps-{_dependencies_key()}",
+        "the Lambda dependency layer",
+        lambda scratch: [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--target",
+            str(scratch / "python"),
+            "--platform",
+            PIP_PLATFORM,
+            "--implementation",
+            "cp",
+            "--python-version",
+            RUNTIME.removeprefix("python"),
+            "--only-binary=:all:",
+            "-r",
+            str(REQUIREMENTS),
+        ],
+    )
     return {
         path.relative_to(target).as_posix(): path.read_bytes()
         for path in sorted(target.rglob("*"))

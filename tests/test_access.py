@@ -32,7 +32,7 @@ from constructs_lib.function_contract import (
 from constructs_lib.tenancy import Tenant, all_tenants
 from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER
 from loadtest.local.standins import MemorySecretStore, NativePasswordAfterAssumeRole
-from tests.support.access_harness import CountingSts
+from tests.support.access_harness import CountingSts, api_request
 from tests.support.lambda_context import FakeLambdaContext
 
 TENANTS = 20
@@ -99,17 +99,6 @@ def function(seeded, monkeypatch, request):
         data.close()
 
 
-def request(tenant: object) -> dict:
-    return {
-        "resource": "/",
-        "path": "/",
-        "httpMethod": "GET",
-        "queryStringParameters": {"tenant": tenant},
-        "multiValueQueryStringParameters": {"tenant": [tenant]},
-        "requestContext": {"requestId": "r-1"},
-    }
-
-
 def tenant_sessions(server, tenant: Tenant) -> int:
     with server.connect() as admin, admin.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s", (tenant.db_user,))
@@ -124,7 +113,7 @@ def test_per_request_mode_keeps_nothing_between_requests(function):
     connect = function.data.connect
     function.data.connect = lambda **kw: opened.append(connect(**kw)) or opened[-1]  # held: GC would close them
     for count in range(1, 4):
-        assert function(request("5"))[0] == 200
+        assert function(api_request("5"))[0] == 200
         assert len(opened) == count and not opened[-1].open  # closed by the function (COM_QUIT), not by GC
         assert len([c for c in function.sts.calls if c["RoleSessionName"] == "tenant-5"]) == count
         assert function.data.stats.opened == count and function.data.stats.reused == 0
@@ -168,7 +157,7 @@ def test_a_full_instance_closes_its_oldest_connection_before_opening_another(fun
 
     function.data.connect = counting_connect
     for tenant in all_tenants(TENANTS):
-        assert function(request(str(tenant.id)))[0] == 200
+        assert function(api_request(str(tenant.id)))[0] == 200
     assert len(held_at_login) == TENANTS and max(held_at_login) == MAX_CONNECTIONS - 1
 
 

@@ -27,6 +27,7 @@ from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, Tenant, all_te
 from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER, MariaDB, start_mariadb
 from loadtest.local.standins import MemorySecretStore
 from loadtest.local.tls import make_pki
+from tests.support.access_harness import api_request
 from tests.support.access_runtimes import RUNTIMES, AccessInstance, RecordingSts, stage_nodejs_function, start_instance
 
 TENANTS = 20
@@ -142,17 +143,6 @@ def shared_instances(world, tmp_path_factory):
         instance.stop()
 
 
-def request(tenant: object) -> dict:
-    return {
-        "resource": "/",
-        "path": "/",
-        "httpMethod": "GET",
-        "queryStringParameters": {"tenant": tenant},
-        "multiValueQueryStringParameters": {"tenant": [tenant]},
-        "requestContext": {"requestId": "r-1"},
-    }
-
-
 def admin_query(server: MariaDB, sql: str, args=None) -> list[tuple]:
     with server.connect() as connection, connection.cursor() as cursor:
         cursor.execute(sql, args)
@@ -190,7 +180,7 @@ def rows_in_database(server, tenant, ids):
 @BOTH_MODES
 def test_valid_tenants_get_five_of_their_own_rows(function, world):
     for tenant in [*all_tenants(TENANTS), Tenant(3), Tenant(0)]:
-        status, body = function.call(request(str(tenant.id)))
+        status, body = function.call(api_request(str(tenant.id)))
         assert status == 200 and body["tenant"] == tenant.id
         ids = [row["ID"] for row in body["rows"]]
         assert len(set(ids)) == 5 and all(1 <= i <= ROWS_PER_TENANT for i in ids)
@@ -266,7 +256,7 @@ def test_there_are_at_least_thirty_malformed_cases():
 
 @BOTH_MODES
 def test_logs_hold_no_tenant_rows(function):
-    status, body = function.call(request("4"))
+    status, body = function.call(api_request("4"))
     assert status == 200
     function.call({"queryStringParameters": {"tenant": "04"}})
     logs = json.dumps(function.logs())
@@ -280,7 +270,7 @@ def test_logs_hold_no_tenant_rows(function):
 def test_random_rows_are_spread_over_the_table(function):
     seen = set()
     for _ in range(40):
-        seen.update(row["ID"] for row in function.call(request("1"))[1]["rows"])
+        seen.update(row["ID"] for row in function.call(api_request("1"))[1]["rows"])
     assert len(seen) > 100
 
 
@@ -290,7 +280,7 @@ def test_random_rows_are_spread_over_the_table(function):
 @BOTH_MODES
 def test_tenant_role_is_assumed_with_its_tag_and_a_session_policy_for_its_user_only(function, world):
     before = len(world.sts.for_session("tenant-7"))
-    assert function.call(request("7"))[0] == 200
+    assert function.call(api_request("7"))[0] == 200
     [call] = world.sts.for_session("tenant-7")[before:]
     assert call.role_arn == ROLE_ARN
     assert call.tags == [{"Key": "tenant", "Value": "7"}]
@@ -307,7 +297,7 @@ def test_every_token_is_for_its_tenant_and_signed_by_that_tenants_own_session(fu
     """Interleaved tenants on one instance: each token names its tenant's user at the endpoint, and the
     credentials that signed it came from an AssumeRole tagged with that tenant and scoped to its user."""
     for tenant in (3, 4, 3, 5, 4):
-        assert function.call(request(str(tenant)))[0] == 200
+        assert function.call(api_request(str(tenant)))[0] == 200
     tokens = function.tokens()
     assert tokens
     for token in tokens:
@@ -327,7 +317,7 @@ def test_every_token_is_for_its_tenant_and_signed_by_that_tenants_own_session(fu
 
 def test_an_unreachable_sts_is_a_json_502(start):
     function = start(AWS_ENDPOINT_URL_STS="http://127.0.0.1:1")  # nothing listens there
-    assert function.call(request("2")) == (
+    assert function.call(api_request("2")) == (
         FAILURE_STATUS["credentials_unavailable"],
         {"error": "credentials_unavailable"},
     )
@@ -338,10 +328,10 @@ def test_an_unreachable_sts_is_a_json_502(start):
 
 
 def test_warm_requests_reuse_credentials_and_connection(function, world):
-    assert function.call(request("5"))[0] == 200
+    assert function.call(api_request("5"))[0] == 200
     calls, sessions = len(world.sts.calls), session_ids(world.server, Tenant(5))
     for _ in range(5):
-        assert function.call(request("5"))[0] == 200
+        assert function.call(api_request("5"))[0] == 200
     assert len(world.sts.calls) == calls  # no new AssumeRole
     assert session_ids(world.server, Tenant(5)) == sessions and len(sessions) == 1  # the same login
     assert function.stats() == {"requests": 6, "opened": 1, "reused": 5, "open_connections": 1}
@@ -353,7 +343,7 @@ def test_per_request_mode_keeps_nothing_between_requests(function, world):
     tenant, aborted = Tenant(5), aborted_clients(world.server)
     before = len(world.sts.for_session("tenant-5"))
     for count in range(1, 4):
-        assert function.call(request("5"))[0] == 200
+        assert function.call(api_request("5"))[0] == 200
         assert len(world.sts.for_session("tenant-5")) - before == count
         assert session_ids(world.server, tenant) == set()  # closed before the answer, not left to time out
         stats = function.stats()
@@ -364,21 +354,21 @@ def test_per_request_mode_keeps_nothing_between_requests(function, world):
 def test_a_kept_connection_older_than_the_policy_allows_logs_in_again(start, world):
     function = start(DB_MAX_AGE="2")
     tenant = Tenant(8)
-    assert function.call(request("8"))[0] == 200
+    assert function.call(api_request("8"))[0] == 200
     first = session_ids(world.server, tenant)
-    assert function.call(request("8"))[0] == 200 and session_ids(world.server, tenant) == first
+    assert function.call(api_request("8"))[0] == 200 and session_ids(world.server, tenant) == first
     time.sleep(2.1)
-    assert function.call(request("8"))[0] == 200
+    assert function.call(api_request("8"))[0] == 200
     second = session_ids(world.server, tenant)
     assert len(second) == 1 and second != first  # a new login; the old one closed
     assert function.stats()["opened"] == 2
 
 
 def test_a_dead_connection_is_reopened(function, world):
-    assert function.call(request("9"))[0] == 200
+    assert function.call(api_request("9"))[0] == 200
     [before] = session_ids(world.server, Tenant(9))
     admin_query(world.server, f"KILL CONNECTION {before}")
-    status, body = function.call(request("9"))
+    status, body = function.call(api_request("9"))
     assert status == 200 and len(body["rows"]) == 5
     [after] = session_ids(world.server, Tenant(9))
     assert after != before
@@ -386,7 +376,7 @@ def test_a_dead_connection_is_reopened(function, world):
 
 def test_connections_per_instance_are_bounded_and_evicted_ones_closed(function, world):
     for tenant in all_tenants(TENANTS):
-        assert function.call(request(str(tenant.id)))[0] == 200
+        assert function.call(api_request(str(tenant.id)))[0] == 200
         assert function.stats()["open_connections"] <= MAX_CONNECTIONS
         assert tenant_sessions_total(world.server) <= MAX_CONNECTIONS
     assert function.stats()["opened"] == TENANTS
@@ -398,22 +388,22 @@ def test_connections_per_instance_are_bounded_and_evicted_ones_closed(function, 
 @BOTH_MODES
 def test_database_failure_is_a_json_503_and_the_connection_is_dropped(function, world):
     tenant = Tenant(11)
-    assert function.call(request("11"))[0] == 200
+    assert function.call(api_request("11"))[0] == 200
     with world.server.connect() as admin, admin.cursor() as cursor:
         cursor.execute(f"RENAME TABLE `{tenant.database}`.`{TENANT_TABLE}` TO `{tenant.database}`.`moved`")
         try:
-            status, body = function.call(request("11"))
+            status, body = function.call(api_request("11"))
         finally:
             cursor.execute(f"RENAME TABLE `{tenant.database}`.`moved` TO `{tenant.database}`.`{TENANT_TABLE}`")
     assert (status, body) == (503, {"error": "database_unavailable"})
     assert session_ids(world.server, tenant) == set()
-    assert function.call(request("11"))[0] == 200
+    assert function.call(api_request("11"))[0] == 200
 
 
 @pytest.mark.parametrize("mode", ["kept", "per_request"])
 def test_unreachable_database_is_a_json_503(start, mode):
     function = start(mode, DB_PORT="1")  # nothing listens there
-    assert function.call(request("2")) == (503, {"error": "database_unavailable"})
+    assert function.call(api_request("2")) == (503, {"error": "database_unavailable"})
 
 
 def test_a_denial_keeps_the_servers_message_in_the_log_and_out_of_the_response(function, world):
@@ -421,7 +411,7 @@ def test_a_denial_keeps_the_servers_message_in_the_log_and_out_of_the_response(f
     grant = f"SELECT ON `{tenant.database}`.*"
     admin_query(world.server, f"REVOKE {grant} FROM %s@'%%'", (tenant.db_user,))
     try:
-        status, body = function.call(request("12"))
+        status, body = function.call(api_request("12"))
     finally:
         admin_query(world.server, f"GRANT {grant} TO %s@'%%'", (tenant.db_user,))
     assert (status, body) == (503, {"error": "database_unavailable"})
@@ -433,7 +423,7 @@ def test_a_denial_keeps_the_servers_message_in_the_log_and_out_of_the_response(f
 
 def test_a_request_never_logs_the_tenant_of_the_request_before_it(start):
     function = start(DB_PORT="1")  # every database request fails, and is logged with its tenant
-    for event in (request("6"), {"queryStringParameters": {"tenant": "01"}}, request("11"), {}):
+    for event in (api_request("6"), {"queryStringParameters": {"tenant": "01"}}, api_request("11"), {}):
         function.call(event)
     lines = [(line["message"], line.get("tenant")) for line in function.logs() if "message" in line]
     assert lines == [
@@ -465,7 +455,7 @@ def test_a_direct_invocation_runs_the_isolation_check_and_an_api_request_never_d
         assert signer.tags == [{"Key": "tenant", "Value": "3"}]
         assert signer.policy == json.loads(session_policy(Tenant(3), signer_target(signer)))
     # Whatever a caller puts in an API request, API Gateway's event has a requestContext: the normal path.
-    status, body = function.call({**request("3"), "isolation_check": {"tenant": 3, "other": 4}})
+    status, body = function.call({**api_request("3"), "isolation_check": {"tenant": 3, "other": 4}})
     assert status == 200 and body["tenant"] == 3 and "attempts" not in body
 
 
@@ -516,7 +506,7 @@ CLUSTER_READER = "tenantdb.cluster-ro-c1a2b3c4d5e6.us-east-1.rds.amazonaws.com"
 
 
 def assert_refused_by_tls(function: AccessInstance) -> None:
-    assert function.call(request("1")) == (503, {"error": "database_unavailable"})
+    assert function.call(api_request("1")) == (503, {"error": "database_unavailable"})
     [line] = [line for line in function.logs() if line["message"] == "database failure"]
     assert "certificate" in line["mysql_message"].lower(), line  # refused by TLS, not by anything else
 
@@ -525,7 +515,7 @@ def test_the_proxy_reader_endpoint_is_verified_against_the_proxys_wildcard(start
     function = start(
         world=proxy_like, DB_ENDPOINTS=READER_ENDPOINT, TENANT_COUNT="2", ACCESS_TEST_LOOPBACK_SUFFIXES=LOOPBACK
     )
-    assert function.call(request("1"))[0] == 200
+    assert function.call(api_request("1"))[0] == 200
 
 
 @pytest.mark.parametrize(

@@ -23,3 +23,15 @@ class CountingSts:
             if response["Credentials"]["AccessKeyId"] == access_key_id
         ]
         return request
+
+
+def api_request(tenant: object) -> dict:
+    """What API Gateway's REST proxy integration sends for ``GET /?tenant=<tenant>``."""
+    return {
+        "resource": "/",
+        "path": "/",
+        "httpMethod": "GET",
+        "queryStringParameters": {"tenant": tenant},
+        "multiValueQueryStringParameters": {"tenant": [tenant]},
+        "requestContext": {"requestId": "r-1"},
+    }
