@@ -25,11 +25,12 @@ import tempfile
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import get_args
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from constructs_lib.function_contract import CONNECTION_MODES, ConnectionPolicy  # noqa: E402
+from constructs_lib.function_contract import CONNECTION_MODES, AccessRuntime, ConnectionPolicy  # noqa: E402
 from constructs_lib.settings import Settings  # noqa: E402
 from loadtest import report  # noqa: E402
 from loadtest.local.deployment import DB_LATENCY_MS, LocalDeployment, StageSpec, local_deployment  # noqa: E402
@@ -108,6 +109,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     defaults = Settings.model_fields
     parser.add_argument("--mode", choices=CONNECTION_MODES, default=defaults["access_connection_mode"].default)
     parser.add_argument(
+        "--runtime",
+        choices=get_args(AccessRuntime),
+        default=defaults["access_function_runtime"].default,
+        help="the access function's runtime on both stages",
+    )
+    parser.add_argument(
         "--proxy-kept",
         type=int,
         default=defaults["proxy_side_max_kept_connections"].default,
@@ -174,7 +181,7 @@ def stage_specs(options: argparse.Namespace) -> list[StageSpec]:
     for stage, side in STAGE_SIDES.items():
         kept = options.proxy_kept if side == "proxy" else options.no_proxy_kept
         policy = ConnectionPolicy(mode=options.mode, max_kept=kept)
-        specs.append(StageSpec(stage, side, policy, options.concurrency))
+        specs.append(StageSpec(stage, side, policy, options.concurrency, options.runtime))
     return specs
 
 
@@ -184,7 +191,8 @@ def print_scaling(deployment: LocalDeployment) -> None:
         stats = pool.stats
         print(
             f"{name}: {stats.invocations} invocations, {stats.cold_starts} cold starts, peak {stats.peak_concurrency} "
-            f"concurrent (limit {pool.concurrency}), {stats.throttled} throttled, {stats.failed} failed"
+            f"concurrent (limit {pool.concurrency}), {stats.throttled} throttled, {stats.failed} failed; "
+            f"instances ran {', '.join(sorted(stats.runtimes)) or 'nothing'}"
         )
     samples = deployment.sampler.samples
     peak = max(s.values["Threads_connected"] for s in samples)

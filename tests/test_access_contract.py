@@ -25,10 +25,11 @@ from constructs_lib.endpoints import tls_server_name
 from constructs_lib.function_contract import FAILURE_STATUS, ShardTarget, session_policy
 from constructs_lib.tenancy import ROWS_PER_TENANT, TENANT_TABLE, Tenant, all_tenants
 from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER, MariaDB, start_mariadb
+from loadtest.local.nodejs_package import stage_nodejs_function
 from loadtest.local.standins import MemorySecretStore
 from loadtest.local.tls import make_pki
 from tests.support.access_harness import api_request
-from tests.support.access_runtimes import RUNTIMES, AccessInstance, RecordingSts, stage_nodejs_function, start_instance
+from tests.support.access_runtimes import RUNTIMES, AccessInstance, RecordingSts, start_instance
 
 TENANTS = 20
 MAX_CONNECTIONS = 4

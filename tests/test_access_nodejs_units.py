@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 
-from tests.support.access_runtimes import node_path, stage_nodejs_function
+from loadtest.local.nodejs_package import node_environment, stage_nodejs_function
 from tests.support.paths import ROOT
 
 UNIT_TESTS = ROOT / "lambda" / "nodejs" / "test"
@@ -21,7 +21,7 @@ def test_the_nodejs_unit_tests_pass_on_the_packaged_function(tmp_path):
     result = subprocess.run(
         ["node", "--test", "--test-reporter=tap", *files],
         cwd=staged,
-        env={"PATH": os.environ["PATH"], "NODE_PATH": node_path(staged), "AWS_REGION": "us-east-1"},
+        env={"PATH": os.environ["PATH"], **node_environment(staged), "AWS_REGION": "us-east-1"},
         capture_output=True,
         text=True,
         timeout=300,

@@ -39,6 +39,7 @@ class HeldInstance:
     """Answers only when the test lets it: shows which requests overlap."""
 
     started: list[HeldInstance] = []
+    runtime = "stand-in"
 
     def __init__(self, environment, log) -> None:
         self.release = threading.Event()

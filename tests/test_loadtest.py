@@ -130,6 +130,16 @@ def test_rehearsal_runs_the_blogs_per_request_function_on_both_stages(mariadb_in
     assert "comparison report: " in result.stdout and (tmp_path / "report.html").exists()
 
 
+def test_rehearsal_runs_the_nodejs_function_on_both_stages(mariadb_installed, tmp_path):
+    """The packaged Node.js function behind both stages, as Lambda's model runs it: every instance says so."""
+    result, stats = rehearse(tmp_path, "--runtime", "nodejs")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for stage in ("proxy_stage", "no_proxy_stage"):
+        assert re.search(rf"^{stage}: .*; instances ran nodejs$", result.stdout, re.MULTILINE), result.stdout
+    for path in ("proxy", "noproxy"):
+        assert stats[path]["num_requests"] > 0 and stats[path]["num_failures"] == 0
+
+
 def test_rehearsal_counts_failures_for_tenants_that_do_not_exist(mariadb_installed, tmp_path):
     result, stats = rehearse(tmp_path, "--locust-tenant-count", "60")  # half the tenants drawn are unknown
     assert result.returncode != 0

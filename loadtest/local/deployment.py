@@ -19,14 +19,20 @@ sys.path[:0] = [str(ROOT / "lambda")]
 
 from seeding import PasswordInSecretUser, TenantSeeder  # noqa: E402
 
-from constructs_lib.function_contract import AccessConfig, ConnectionPolicy, lambda_environment  # noqa: E402
+from constructs_lib.function_contract import (  # noqa: E402
+    AccessConfig,
+    AccessRuntime,
+    ConnectionPolicy,
+    lambda_environment,
+)
 from constructs_lib.tenancy import all_tenants  # noqa: E402
 from constructs_lib.workflow import emulator  # noqa: E402
 from loadtest.local.api import LocalApi  # noqa: E402
-from loadtest.local.instance import PASSWORDS_FILE, STS_ENDPOINT  # noqa: E402
+from loadtest.local.instance import NATIVE_PASSWORDS_FILE, NODEJS_FUNCTION, PASSWORDS_FILE, STS_ENDPOINT  # noqa: E402
 from loadtest.local.lambda_pool import FunctionPool  # noqa: E402
 from loadtest.local.latency import delayed_link  # noqa: E402
 from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER, MariaDB, start_mariadb  # noqa: E402
+from loadtest.local.nodejs_package import node_environment, stage_nodejs_function  # noqa: E402
 from loadtest.local.processes import free_port  # noqa: E402
 from loadtest.local.server_sampler import ServerSampler  # noqa: E402
 from loadtest.local.standins import MemorySecretStore  # noqa: E402
@@ -47,6 +53,7 @@ class StageSpec:
     side: str  # "proxy" or "no_proxy"
     policy: ConnectionPolicy
     concurrency: int
+    runtime: AccessRuntime = "python"
 
 
 @dataclass
@@ -102,6 +109,12 @@ def local_deployment(
         passwords = scratch / "passwords.json"
         passwords.touch(mode=0o600)
         passwords.write_text(json.dumps(store.values))
+        native = scratch / "native-passwords.json"  # by tenant id, for the Node.js instances
+        native.touch(mode=0o600)
+        native.write_text(
+            json.dumps({t.id: store.values[t.secret_name(NAME_PREFIX)]["password"] for t in all_tenants(tenants)})
+        )
+        staged = stage_nodejs_function(scratch / "nodejs") if any(s.runtime == "nodejs" for s in stages) else None
         # STS in its own process: in this one it would share the interpreter lock with the API's threads.
         sts = emulator.start(free_port(), scratch / "sts.log")
         for stage in stages:
@@ -125,6 +138,16 @@ def local_deployment(
                 STS_ENDPOINT: sts.url,
                 "REHEARSAL_NAME_PREFIX": NAME_PREFIX,
             }
+            if stage.runtime == "nodejs":
+                environment.update(
+                    {
+                        NODEJS_FUNCTION: str(staged),
+                        NATIVE_PASSWORDS_FILE: str(native),
+                        "AWS_ENDPOINT_URL_STS": sts.url,
+                        "POWERTOOLS_LOG_LEVEL": "WARN",
+                        **node_environment(staged),
+                    }
+                )
             pools[stage.name] = FunctionPool(
                 stage.name, environment, stage.concurrency, FUNCTION_TIMEOUT_SECONDS, scratch / f"{stage.name}.log"
             )

@@ -22,6 +22,17 @@ sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
 
 PASSWORDS_FILE = "REHEARSAL_PASSWORDS_FILE"
 STS_ENDPOINT = "REHEARSAL_STS_ENDPOINT"
+# The Node.js function's instance (instance.cjs): where its package is unpacked, and the tenants' passwords by id.
+NODEJS_FUNCTION = "REHEARSAL_NODEJS_FUNCTION"
+NATIVE_PASSWORDS_FILE = "REHEARSAL_NATIVE_PASSWORDS_FILE"
+NODEJS_INSTANCE = Path(__file__).with_name("instance.cjs")
+
+
+def command(environment) -> list[str]:
+    """How an instance of the function ``environment`` describes is started: Node.js or Python."""
+    if NODEJS_FUNCTION in environment:
+        return ["node", str(NODEJS_INSTANCE)]
+    return [sys.executable, "-m", "loadtest.local.instance"]
 
 
 def main() -> int:
@@ -46,7 +57,7 @@ def main() -> int:
 
     access_handler.tenant_data = tenant_data
     context = FakeLambdaContext(function_name=os.environ.get("POWERTOOLS_SERVICE_NAME", "access"))
-    protocol.write(json.dumps({"ready": os.getpid()}) + "\n")
+    protocol.write(json.dumps({"ready": os.getpid(), "runtime": "python"}) + "\n")
     protocol.flush()
     try:
         for line in sys.stdin:

@@ -13,13 +13,14 @@ import json
 import os
 import select
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from loadtest.local.instance import command as instance_command
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 60
@@ -39,11 +40,11 @@ def _read_line(stream: IO[str], timeout: float) -> str:
 
 
 class Instance:
-    """One execution environment: a process running ``loadtest.local.instance``."""
+    """One execution environment: a process running ``loadtest.local.instance`` (or its Node.js twin)."""
 
     def __init__(self, environment: Mapping[str, str], log: IO[str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "loadtest.local.instance"],
+            instance_command(environment),
             cwd=ROOT,
             env=dict(environment),
             stdin=subprocess.PIPE,
@@ -53,7 +54,7 @@ class Instance:
             bufsize=1,
         )
         try:
-            json.loads(_read_line(self.process.stdout, START_TIMEOUT_SECONDS))
+            self.runtime = json.loads(_read_line(self.process.stdout, START_TIMEOUT_SECONDS))["runtime"]
         except BaseException:
             self.kill()
             raise
@@ -80,6 +81,7 @@ class Instance:
 class PoolStats:
     invocations: int = 0
     cold_starts: int = 0
+    runtimes: set[str] = field(default_factory=set)  # what the started instances said they run
     throttled: int = 0
     failed: int = 0
     peak_concurrency: int = 0
@@ -124,7 +126,9 @@ class FunctionPool:
             self._busy += 1
             self.stats.peak_concurrency = max(self.stats.peak_concurrency, self._busy)
         try:
-            instance = instance or self._start_instance(self._environment, self._log)
+            if instance is None:
+                instance = self._start_instance(self._environment, self._log)
+                self.stats.runtimes.add(instance.runtime)
             response = instance.invoke(event, self._timeout)
         except (OSError, EOFError, TimeoutError, ValueError):
             if instance is not None:

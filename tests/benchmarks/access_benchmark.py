@@ -45,8 +45,9 @@ from constructs_lib.settings import Settings  # noqa: E402
 from constructs_lib.tenancy import Tenant, all_tenants  # noqa: E402
 from loadtest.local.deployment import local_access_config  # noqa: E402
 from loadtest.local.mariadb import MASTER_PASSWORD, MASTER_USER, MariaDB, start_mariadb  # noqa: E402
+from loadtest.local.nodejs_package import stage_nodejs_function  # noqa: E402
 from loadtest.local.standins import MemorySecretStore  # noqa: E402
-from tests.support.access_runtimes import RUNTIMES, RecordingSts, stage_nodejs_function, start_instance  # noqa: E402
+from tests.support.access_runtimes import RUNTIMES, RecordingSts, start_instance  # noqa: E402
 
 ZIPF_S = 1.1
 PROXY_KEPT = Settings.model_fields["proxy_side_max_kept_connections"].default

@@ -3,8 +3,8 @@
 A test starts an instance with the environment the stack would set (plus STS's local endpoint and the
 tenants' native passwords, see ``access_host.py``), sends it events and reads back answers, the tokens it
 signed, its connection counts and its log lines. The Node.js function runs from its package as synth
-builds it (code zip and layer unpacked, ``NODE_PATH`` as Lambda sets it for layers); the Python one from
-``lambda/``, as the other tests import it.
+builds it (``loadtest/local/nodejs_package.py``); the Python one from ``lambda/``, as the other tests
+import it.
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ import re
 import subprocess
 import sys
 import threading
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from constructs_lib import function_package
 from constructs_lib.function_contract import AccessRuntime
+from loadtest.local.nodejs_package import node_environment
 from tests.support.paths import ROOT
 
 RUNTIMES: tuple[AccessRuntime, ...] = ("python", "nodejs")
@@ -33,22 +32,6 @@ HOSTS = {
     "nodejs": ROOT / "tests" / "support" / "access_host.cjs",
 }
 ANSWER_TIMEOUT_SECONDS = 60
-
-
-def stage_nodejs_function(directory: Path) -> Path:
-    """The Node.js function as Lambda unpacks it: the code zip's files, and the layer's under ``/opt``."""
-    code = directory / "task"
-    for name, content in function_package.nodejs_code_files(b"-----BEGIN CERTIFICATE-----\n").items():
-        (code / name).parent.mkdir(parents=True, exist_ok=True)
-        (code / name).write_bytes(content)
-    layer, _ = function_package.nodejs_dependencies_zip()
-    with zipfile.ZipFile(layer) as archive:
-        archive.extractall(directory / "opt")
-    return code
-
-
-def node_path(staged: Path) -> str:
-    return str(staged.parent / "opt" / "nodejs" / "node_modules")
 
 
 @dataclass
@@ -134,11 +117,7 @@ def start_instance(
     if runtime == "nodejs":
         if staged_nodejs is None:
             raise ValueError("the nodejs runtime runs from its staged package")
-        env.update(
-            ACCESS_FUNCTION_DIR=str(staged_nodejs),
-            NODE_PATH=node_path(staged_nodejs),
-            _HANDLER="access_handler.handler",
-        )
+        env.update(ACCESS_FUNCTION_DIR=str(staged_nodejs), **node_environment(staged_nodejs))
         command = ["node", str(HOSTS["nodejs"])]
     else:
         command = [sys.executable, str(HOSTS["python"])]
