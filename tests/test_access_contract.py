@@ -435,6 +435,15 @@ def test_a_request_never_logs_the_tenant_of_the_request_before_it(start):
     ]
 
 
+@pytest.mark.parametrize(
+    "setting", [{"DB_MODE": "pooled"}, {"DB_MAX_AGE": "901"}, {"MAX_TENANT_CONNECTIONS": "0"}, {"TENANT_COUNT": "x"}]
+)
+def test_an_environment_outside_the_contract_fails_the_invocation_not_a_request(start, setting):
+    """What the stack would never write: the instance refuses to run (a function error), never answers 200."""
+    answer = start(**setting).invoke(api_request("1"))
+    assert "function_error" in answer and "response" not in answer
+
+
 # ---- the deployer's isolation check --------------------------------------------------------------------
 
 

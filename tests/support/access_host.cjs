@@ -29,21 +29,29 @@ dns.lookup = (hostname, options, callback) => {
 };
 
 const nativePasswords = JSON.parse(fs.readFileSync(process.env.ACCESS_TEST_PASSWORDS, 'utf8'));
-const config = accessConfigFromEnvironment(process.env);
-const tokens = handlerModule.iamPasswords(config, process.env.AWS_REGION, stsClient(process.env.AWS_REGION));
 const signed = [];
-const passwords = {
-  async password(tenant, target) {
-    signed.push(await tokens.password(tenant, target));
-    return nativePasswords[tenant.id];
-  },
-  async passwordAs(session, sessionTarget, user, userTarget) {
-    signed.push(await tokens.passwordAs(session, sessionTarget, user, userTarget));
-    return nativePasswords[session.id];
-  },
-};
-const data = handlerModule.buildTenantData(config, passwords);
-handlerModule.useInstance(config, data);
+let data;
+
+/** Built at the first event, as the handler builds its own (a bad environment fails that invocation). */
+function instanceData() {
+  if (!data) {
+    const config = accessConfigFromEnvironment(process.env);
+    const tokens = handlerModule.iamPasswords(config, process.env.AWS_REGION, stsClient(process.env.AWS_REGION));
+    const passwords = {
+      async password(tenant, target) {
+        signed.push(await tokens.password(tenant, target));
+        return nativePasswords[tenant.id];
+      },
+      async passwordAs(session, sessionTarget, user, userTarget) {
+        signed.push(await tokens.passwordAs(session, sessionTarget, user, userTarget));
+        return nativePasswords[session.id];
+      },
+    };
+    data = handlerModule.buildTenantData(config, passwords);
+    handlerModule.useInstance(config, data);
+  }
+  return data;
+}
 
 const context = { functionName: 'contract-test', awsRequestId: 'contract', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:contract-test', memoryLimitInMB: '512', functionVersion: '$LATEST', getRemainingTimeInMillis: () => 10000 };
 
@@ -51,6 +59,7 @@ async function perform(request) {
   switch (request.op) {
     case 'invoke':
       try {
+        instanceData();
         return { response: await handlerModule.handler(request.event, context) };
       } catch (error) {
         return { function_error: { type: error.name, message: error.message } };
@@ -58,10 +67,11 @@ async function perform(request) {
     case 'tokens':
       return { tokens: signed };
     case 'stats':
-      return { stats: { ...data.stats, open_connections: data.openConnections } };
+      return { stats: { ...instanceData().stats, open_connections: instanceData().openConnections } };
     case 'server_names':
       return { names: request.hosts.map(tlsServerName) };
     case 'bench': {
+      instanceData();
       const samples = [];
       for (const id of request.tenants) {
         const started = process.hrtime.bigint();
@@ -72,10 +82,10 @@ async function perform(request) {
       return { samples_ms: samples };
     }
     case 'reset_stats':
-      Object.assign(data.stats, { requests: 0, opened: 0, reused: 0 });
+      Object.assign(instanceData().stats, { requests: 0, opened: 0, reused: 0 });
       return {};
     case 'close':
-      await data.close();
+      if (data) await data.close();
       return {};
     default:
       throw new Error(`unknown op ${request.op}`);

@@ -11,6 +11,7 @@ signed with the tenant's session) and the tenant's native password is what logs 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -61,11 +62,16 @@ def main() -> None:
     if suffixes:
         resolve_to_loopback(suffixes)
     native = json.loads(Path(os.environ["ACCESS_TEST_PASSWORDS"]).read_text())
-    config = AccessConfig.from_environment(os.environ)
     region = os.environ["AWS_REGION"]
-    passwords = NativePasswordAfterToken(access_handler.iam_passwords(config, region, sts_client(region)), native)
-    data = access_handler.build_tenant_data(config, passwords)
-    access_handler.tenant_data = lambda: data
+
+    @functools.cache
+    def tenant_data():
+        """Built at the first event, as the handler builds its own (a bad environment fails that invocation)."""
+        config = AccessConfig.from_environment(os.environ)
+        tokens = access_handler.iam_passwords(config, region, sts_client(region))
+        return access_handler.build_tenant_data(config, NativePasswordAfterToken(tokens, native))
+
+    access_handler.tenant_data = tenant_data
     context = FakeLambdaContext()
     answers = os.fdopen(int(os.environ["ACCESS_TEST_ANSWER_FD"]), "w", buffering=1)
 
@@ -77,10 +83,10 @@ def main() -> None:
             except Exception as error:  # what Lambda reports as a function error
                 return {"function_error": {"type": type(error).__name__, "message": str(error)}}
         if op == "tokens":
-            return {"tokens": passwords.signed}
+            return {"tokens": tenant_data().passwords.signed}
         if op == "stats":
-            stats = data.stats
-            return {"stats": {**vars(stats), "open_connections": data.open_connections}}
+            data = tenant_data()
+            return {"stats": {**vars(data.stats), "open_connections": data.open_connections}}
         if op == "server_names":
             return {"names": [tls_server_name(host) for host in request["hosts"]]}
         if op == "bench":
@@ -94,10 +100,11 @@ def main() -> None:
                     raise RuntimeError(f"bench request for {tenant} answered {status}")
             return {"samples_ms": samples}
         if op == "reset_stats":
-            data.stats = ConnectionStats()
+            tenant_data().stats = ConnectionStats()
             return {}
         if op == "close":
-            data.close()
+            if tenant_data.cache_info().currsize:
+                tenant_data().close()
             return {}
         raise ValueError(f"unknown op {op}")
 
