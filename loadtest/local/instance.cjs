@@ -9,7 +9,6 @@
  * which closes what it kept. The only seam: the final database login uses the tenant's native password
  * (MariaDB cannot check an IAM token), read from the file REHEARSAL_NATIVE_PASSWORDS_FILE names.
  */
-const fs = require('node:fs');
 const readline = require('node:readline');
 
 const protocol = process.stdout.write.bind(process.stdout);
@@ -17,33 +16,9 @@ process.stdout.write = process.stderr.write.bind(process.stderr); // logs must n
 
 const functionDir = process.env.REHEARSAL_NODEJS_FUNCTION;
 const handlerModule = require(`${functionDir}/access_handler.js`);
-const { accessConfigFromEnvironment } = require(`${functionDir}/contract.js`);
-const { stsClient } = require(`${functionDir}/tenant_access.js`);
+const { nativePasswordInstance } = require('./native_password_instance.cjs');
 
-const nativePasswords = JSON.parse(fs.readFileSync(process.env.REHEARSAL_NATIVE_PASSWORDS_FILE, 'utf8'));
-let data;
-
-/** Built at the first event, as the handler builds its own: the real token path, then the native password. */
-function instanceData() {
-  if (!data) {
-    const config = accessConfigFromEnvironment(process.env);
-    const tokens = handlerModule.iamPasswords(config, process.env.AWS_REGION, stsClient(process.env.AWS_REGION));
-    const passwords = {
-      async password(tenant, target) {
-        await tokens.password(tenant, target);
-        return nativePasswords[tenant.id];
-      },
-      async passwordAs(session, sessionTarget, user, userTarget) {
-        await tokens.passwordAs(session, sessionTarget, user, userTarget);
-        return nativePasswords[session.id];
-      },
-    };
-    data = handlerModule.buildTenantData(config, passwords);
-    handlerModule.useInstance(config, data);
-  }
-  return data;
-}
-
+const instance = nativePasswordInstance(functionDir, process.env.REHEARSAL_NATIVE_PASSWORDS_FILE);
 const context = {
   functionName: process.env.POWERTOOLS_SERVICE_NAME || 'access',
   awsRequestId: 'rehearsal',
@@ -56,8 +31,8 @@ const context = {
 (async () => {
   protocol(`${JSON.stringify({ ready: process.pid, runtime: 'nodejs' })}\n`);
   for await (const line of readline.createInterface({ input: process.stdin })) {
-    instanceData();
+    instance.get();
     protocol(`${JSON.stringify(await handlerModule.handler(JSON.parse(line), context))}\n`);
   }
-  if (data) await data.close();
+  await instance.close();
 })();

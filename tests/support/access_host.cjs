@@ -15,8 +15,8 @@ const readline = require('node:readline');
 
 const functionDir = process.env.ACCESS_FUNCTION_DIR;
 const handlerModule = require(`${functionDir}/access_handler.js`);
-const { accessConfigFromEnvironment, tlsServerName } = require(`${functionDir}/contract.js`);
-const { stsClient } = require(`${functionDir}/tenant_access.js`);
+const { tlsServerName } = require(`${functionDir}/contract.js`);
+const { nativePasswordInstance } = require('../../loadtest/local/native_password_instance.cjs');
 
 // The VPC's DNS, standing in: names under these suffixes resolve to the local server.
 const loopback = (process.env.ACCESS_TEST_LOOPBACK_SUFFIXES || '').split(',').filter(Boolean);
@@ -28,38 +28,15 @@ dns.lookup = (hostname, options, callback) => {
   return opts.all ? done(null, [{ address: '127.0.0.1', family: 4 }]) : done(null, '127.0.0.1', 4);
 };
 
-const nativePasswords = JSON.parse(fs.readFileSync(process.env.ACCESS_TEST_PASSWORDS, 'utf8'));
 const signed = [];
-let data;
-
-/** Built at the first event, as the handler builds its own (a bad environment fails that invocation). */
-function instanceData() {
-  if (!data) {
-    const config = accessConfigFromEnvironment(process.env);
-    const tokens = handlerModule.iamPasswords(config, process.env.AWS_REGION, stsClient(process.env.AWS_REGION));
-    const passwords = {
-      async password(tenant, target) {
-        signed.push(await tokens.password(tenant, target));
-        return nativePasswords[tenant.id];
-      },
-      async passwordAs(session, sessionTarget, user, userTarget) {
-        signed.push(await tokens.passwordAs(session, sessionTarget, user, userTarget));
-        return nativePasswords[session.id];
-      },
-    };
-    data = handlerModule.buildTenantData(config, passwords);
-    handlerModule.useInstance(config, data);
-  }
-  return data;
-}
-
+const instance = nativePasswordInstance(functionDir, process.env.ACCESS_TEST_PASSWORDS, signed);
 const context = { functionName: 'contract-test', awsRequestId: 'contract', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:contract-test', memoryLimitInMB: '512', functionVersion: '$LATEST', getRemainingTimeInMillis: () => 10000 };
 
 async function perform(request) {
   switch (request.op) {
     case 'invoke':
       try {
-        instanceData();
+        instance.get();
         return { response: await handlerModule.handler(request.event, context) };
       } catch (error) {
         return { function_error: { type: error.name, message: error.message } };
@@ -67,11 +44,11 @@ async function perform(request) {
     case 'tokens':
       return { tokens: signed };
     case 'stats':
-      return { stats: { ...instanceData().stats, open_connections: instanceData().openConnections } };
+      return { stats: { ...instance.get().stats, open_connections: instance.get().openConnections } };
     case 'server_names':
       return { names: request.hosts.map(tlsServerName) };
     case 'bench': {
-      instanceData();
+      instance.get();
       const samples = [];
       for (const id of request.tenants) {
         const started = process.hrtime.bigint();
@@ -82,10 +59,10 @@ async function perform(request) {
       return { samples_ms: samples };
     }
     case 'reset_stats':
-      Object.assign(instanceData().stats, { requests: 0, opened: 0, reused: 0 });
+      Object.assign(instance.get().stats, { requests: 0, opened: 0, reused: 0 });
       return {};
     case 'close':
-      if (data) await data.close();
+      await instance.close();
       return {};
     default:
       throw new Error(`unknown op ${request.op}`);
