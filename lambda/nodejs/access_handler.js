@@ -142,4 +142,4 @@ async function readRows(data, tenant) {
   return respond(200, { tenant: tenant.id, rows });
 }
 
-module.exports = { handler, answer, buildTenantData, iamPasswords, useInstance, logger };
+module.exports = { handler, buildTenantData, iamPasswords, useInstance };

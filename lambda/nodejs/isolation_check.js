@@ -6,7 +6,7 @@
  * by name, each with the server's own answer. Only a direct invocation reaches it (API Gateway always
  * sends a requestContext); it reads no tenant rows, whatever happens.
  */
-const { contract, tenancy, Tenant } = require('./contract');
+const { contract, tenancy } = require('./contract');
 const db = require('./db');
 
 const KEY = contract.isolation_check_event_key;
@@ -69,4 +69,4 @@ async function run(a, b, route, passwords, connect, caFile) {
   };
 }
 
-module.exports = { KEY, Tenant, requested, run };
+module.exports = { requested, run };

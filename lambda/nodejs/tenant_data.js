@@ -146,4 +146,4 @@ class TenantData {
   }
 }
 
-module.exports = { CredentialsError, DatabaseError, QUERY, TenantData, randomIds };
+module.exports = { CredentialsError, DatabaseError, TenantData };
